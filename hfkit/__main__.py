@@ -1,0 +1,3 @@
+from hfkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""Cleaning: normalise, drop empty/short/long examples, exact and near-duplicate removal.
+
+Every step records how many rows it removed, so the run folder says what happened to the data.
+The fields handed in are the example's text fields; a field may be a string or a list of chat
+messages ({role, content}).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
+from datasets import Dataset
+
+from hfkit.errors import HfkitError
+from hfkit.recipe import CleanSection
+
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of spaces/tabs, strip every line and the whole text; newlines stay."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(_HORIZONTAL_SPACE.sub(" ", line).strip() for line in lines).strip()
+
+
+def example_text(example: dict[str, Any], fields: tuple[str, ...]) -> str:
+    """One string for an example: what dedup hashes and the length filters measure."""
+    return "\n".join(_as_text(example[field]) for field in fields)
+
+
+def clean_split(ds: Dataset, fields: tuple[str, ...], cfg: CleanSection, split: str,
+                num_proc: int | None = None) -> tuple[Dataset, list[dict[str, Any]]]:
+    """Run the enabled cleaning steps in order; return the dataset and per-step counts."""
+    steps = [{"step": "loaded", "rows": len(ds)}]
+    if len(ds) == 0:
+        raise HfkitError(f"data: the {split} split has no rows; check the file")
+
+    def record(name: str, new: Dataset, option: str) -> Dataset:
+        removed = len(ds) - len(new)
+        steps.append({"step": name, "removed": removed, "rows": len(new)})
+        if len(new) == 0:
+            raise HfkitError(f"data: the {split} split is empty after cleaning step '{name}' "
+                             f"(it removed all {removed} rows); check the data or relax data.clean.{option}")
+        return new
+
+    if cfg.normalize_unicode or cfg.normalize_whitespace:
+        ds = ds.map(_normalize_batch, batched=True, num_proc=num_proc, desc=f"normalise {split}",
+                    fn_kwargs={"fields": fields, "unicode": cfg.normalize_unicode, "whitespace": cfg.normalize_whitespace})
+        steps.append({"step": "normalize", "removed": 0, "rows": len(ds)})
+    if cfg.drop_empty:
+        ds = record("drop_empty", ds.filter(_has_no_empty_field, fn_kwargs={"fields": fields}, num_proc=num_proc,
+                                            desc=f"drop empty {split}"), "drop_empty")
+    if cfg.min_chars is not None or cfg.max_chars is not None:
+        ds = record("length", ds.filter(_length_ok, num_proc=num_proc, desc=f"length filter {split}",
+                                        fn_kwargs={"fields": fields, "low": cfg.min_chars, "high": cfg.max_chars}),
+                    "min_chars / max_chars")
+    if cfg.dedup:
+        ds = record("dedup", ds.select(_first_of_each(hashes(ds, fields))), "dedup")
+    if cfg.near_dedup:
+        ds = record("near_dedup", ds.select(near_duplicate_keep(ds, fields, cfg.near_dedup_threshold)),
+                    "near_dedup_threshold")
+    return ds, steps
+
+
+def decontaminate(train: Dataset, held_out: list[Dataset], fields: tuple[str, ...]) -> tuple[Dataset, int]:
+    """Drop training examples whose normalised text also appears in an evaluation split."""
+    seen = set()
+    for ds in held_out:
+        seen.update(hashes(ds, fields))
+    keep = [i for i, h in enumerate(hashes(train, fields)) if h not in seen]
+    return (train.select(keep) if len(keep) < len(train) else train), len(train) - len(keep)
+
+
+def hashes(ds: Dataset, fields: tuple[str, ...]) -> list[str]:
+    columns = [ds[field] for field in fields]
+    return [hashlib.sha1("\n".join(map(_as_text, row)).encode()).hexdigest() for row in zip(*columns)]
+
+
+def near_duplicate_keep(ds: Dataset, fields: tuple[str, ...], threshold: float) -> list[int]:
+    """Indices to keep: the first of each group whose MinHash Jaccard estimate passes `threshold`."""
+    from datasketch import MinHash, MinHashLSH
+
+    num_perm = 128
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    keep = []
+    for i, row in enumerate(zip(*(ds[field] for field in fields))):
+        signature = MinHash(num_perm=num_perm, seed=1)
+        signature.update_batch(_shingles("\n".join(map(_as_text, row)).lower()))
+        if lsh.query(signature):
+            continue
+        lsh.insert(str(i), signature)
+        keep.append(i)
+    return keep
+
+
+def _shingles(text: str, size: int = 5) -> list[bytes]:
+    # Character 5-grams: no word segmentation needed, and enough of them even for short examples.
+    if len(text) <= size:
+        return [text.encode()]
+    return [text[i:i + size].encode() for i in range(len(text) - size + 1)]
+
+
+def _first_of_each(keys: list[str]) -> list[int]:
+    seen: set[str] = set()
+    keep = []
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return keep
+
+
+def _normalize_batch(batch: dict[str, list], fields: tuple[str, ...], unicode: bool, whitespace: bool) -> dict[str, list]:
+    def norm(text: str | None) -> str | None:
+        if text is None:
+            return None
+        if unicode:
+            text = unicodedata.normalize("NFKC", text)
+        return normalize_whitespace(text) if whitespace else text
+
+    out = {}
+    for field in fields:
+        out[field] = [
+            [{**m, "content": norm(m.get("content"))} for m in value] if isinstance(value, list) else norm(value)
+            for value in batch[field]
+        ]
+    return out
+
+
+def _has_no_empty_field(example: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    for field in fields:
+        value = example[field]
+        if isinstance(value, list):
+            if not value or any(not (m.get("content") or "").strip() for m in value):
+                return False
+        elif not (value or "").strip():
+            return False
+    return True
+
+
+def _length_ok(example: dict[str, Any], fields: tuple[str, ...], low: int | None, high: int | None) -> bool:
+    n = len(example_text(example, fields))
+    return (low is None or n >= low) and (high is None or n <= high)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):  # chat messages
+        return "\n".join(f"{m.get('role', '')}: {m.get('content') or ''}" for m in value)
+    return str(value)

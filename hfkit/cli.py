@@ -1,0 +1,120 @@
+"""The `hfkit` command: train, eval, validate, merge, recipes.
+
+User mistakes (HfkitError) print one line and exit with code 2; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hfkit.errors import HfkitError
+
+USAGE_OVERRIDES = "key=value overrides with dotted keys, e.g. training.max_steps=20 peft.r=16"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may come after options (`train r.yaml --overwrite a=1`): argparse leaves those over.
+    unknown = [item for item in extra if item.startswith("-") or not hasattr(args, "overrides")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    try:
+        return args.run(args) or 0
+    except HfkitError as err:
+        print(f"hfkit: error: {err}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hfkit", description="Fine-tune and evaluate Hugging Face models from recipes.")
+    verbs = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    train = verbs.add_parser("train", help="fine-tune a recipe and write a run folder")
+    train.add_argument("recipe", help="recipe YAML file")
+    train.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    train.set_defaults(run=_train)
+
+    evaluate = verbs.add_parser("eval", help="score a run folder, or a recipe's model without training")
+    evaluate.add_argument("target", help="run folder (runs/...) or recipe YAML file")
+    evaluate.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    evaluate.set_defaults(run=_eval)
+
+    validate = verbs.add_parser("validate", help="check a recipe, its data, model and training arguments")
+    validate.add_argument("recipe", help="recipe YAML file")
+    validate.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
+    validate.add_argument("--skip-hub", action="store_true",
+                          help="do not contact the Hub: Hub models and datasets are not checked")
+    validate.add_argument("--overwrite", action="store_true", help="the run will be started with --overwrite")
+    validate.set_defaults(run=_validate)
+
+    merge = verbs.add_parser("merge", help="fold a run's LoRA adapter into its base model")
+    merge.add_argument("run_dir", help="run folder with an adapter/")
+    merge.add_argument("--output", help="where to write the merged model (default: RUN/merged)")
+    merge.set_defaults(run=_merge)
+
+    listing = verbs.add_parser("recipes", help="list recipes")
+    listing.add_argument("folder", nargs="?", default="recipes")
+    listing.set_defaults(run=_recipes)
+    return parser
+
+
+def _train(args) -> None:
+    from hfkit.recipe import load_recipe
+    from hfkit.train import train
+
+    train(load_recipe(args.recipe, args.overrides), overwrite=args.overwrite)
+
+
+def _eval(args) -> None:
+    from hfkit.train import evaluate
+
+    evaluate(args.target, args.overrides, overwrite=args.overwrite)
+
+
+def _validate(args) -> None:
+    from hfkit.validate import validate
+
+    for line in validate(args.recipe, args.overrides, skip_hub=args.skip_hub, overwrite=args.overwrite):
+        print(f"ok  {line}")
+    print(f"{args.recipe}: valid")
+
+
+def _merge(args) -> None:
+    from hfkit import models, runs, tasks
+    from hfkit.recipe import load_recipe
+
+    run_dir = Path(args.run_dir)
+    if not runs.is_run_dir(run_dir):
+        raise HfkitError(f"{run_dir} is not a run folder (it has no {runs.RECIPE})")
+    adapter = run_dir / runs.ADAPTER
+    if not adapter.is_dir():
+        raise HfkitError(f"{run_dir} has no {runs.ADAPTER}/: it was trained with peft.method: none, "
+                         f"so {run_dir / runs.MODEL} is already a full model")
+    recipe = load_recipe(run_dir / runs.RECIPE)
+    output = Path(args.output) if args.output else run_dir / "merged"
+    models.merge_adapter(recipe.model, adapter, output, tasks.get(recipe.task).auto_model)
+    print(f"Merged model written to {output}")
+
+
+def _recipes(args) -> None:
+    import yaml
+
+    folder = Path(args.folder)
+    files = sorted(folder.rglob("*.yaml"))
+    if not files:
+        raise HfkitError(f"no recipes (*.yaml) under {folder}")
+    for path in files:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            model = (raw.get("model") or {}).get("name_or_path", "?")
+            print(f"{str(path):50} {raw.get('task', '?'):14} {model}")
+        except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
+            print(f"{str(path):50} (not a valid recipe: run hfkit validate {path})")

@@ -1,0 +1,192 @@
+"""Data: local files or a Hub dataset -> the task's columns -> cleaned, split, deduplicated.
+
+`load_splits` returns a `DatasetDict` with `train`, `validation` and (when given) `test`, each
+holding exactly the task's fields, plus the cleaning counts for the run folder.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+
+from hfkit.cleaning import clean_split, decontaminate
+from hfkit.errors import HfkitError
+from hfkit.recipe import DataSection
+
+BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
+
+
+def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[str, ...], seed: int,
+                splits: tuple[str, ...] = ("train", "validation", "test")) -> tuple[DatasetDict, dict[str, Any]]:
+    """Load, map columns, clean, hold out a validation split if needed, decontaminate, cap sizes.
+
+    `fields` are the columns the task needs; `text_fields` are those cleaning may normalise and
+    compare. Returns the splits and a report of the cleaning counts per split.
+    """
+    raw = load_raw(cfg, splits)
+    report: dict[str, Any] = {}
+    cleaned = {}
+    for split, ds in raw.items():
+        ds = select_fields(ds, cfg.columns, fields, source=_describe(cfg, split))
+        ds = _text_as_strings(ds, text_fields)
+        cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc)
+
+    if "validation" in splits and "validation" not in cleaned and "train" in cleaned:
+        held = cleaned["train"].train_test_split(test_size=cfg.validation_fraction, seed=seed)
+        cleaned["train"], cleaned["validation"] = held["train"], held["test"]
+        report["validation"] = [{"step": "held out from train", "fraction": cfg.validation_fraction,
+                                 "rows": len(cleaned["validation"])}]
+    if cfg.clean.decontaminate and "train" in cleaned:
+        held_out = [ds for split, ds in cleaned.items() if split != "train"]
+        cleaned["train"], removed = decontaminate(cleaned["train"], held_out, text_fields)
+        report["train"].append({"step": "decontaminate", "removed": removed, "rows": len(cleaned["train"])})
+        if len(cleaned["train"]) == 0:
+            raise HfkitError("data: every training example also appears in an evaluation split; "
+                             "check the files or set data.clean.decontaminate: false")
+
+    for split, limit in (("train", cfg.max_train_samples), ("validation", cfg.max_eval_samples),
+                         ("test", cfg.max_eval_samples)):
+        if limit is not None and split in cleaned and len(cleaned[split]) > limit:
+            cleaned[split] = cleaned[split].select(range(limit))
+            report[split].append({"step": f"first {limit}", "rows": limit})
+    return DatasetDict(cleaned), report
+
+
+def load_raw(cfg: DataSection, splits: tuple[str, ...]) -> dict[str, Dataset]:
+    """The wanted splits as they are in the files or on the Hub (absent splits are left out)."""
+    if cfg.dataset:
+        return _load_hub(cfg, splits)
+    found = {}
+    for split in splits:
+        path = getattr(cfg, SPLIT_FILES[split])
+        if path:
+            found[split] = load_file(Path(path), key=f"data.{SPLIT_FILES[split]}")
+    return found
+
+
+def load_file(path: Path, key: str) -> Dataset:
+    """Read one json/jsonl/csv/parquet/txt file into a Dataset (cached by `datasets`)."""
+    from datasets import load_dataset
+
+    builder = BUILDERS.get(path.suffix.lower())
+    if builder is None:
+        raise HfkitError(f"{key}: {path.name} has an unknown extension; expected one of {', '.join(BUILDERS)}")
+    if not path.is_file():
+        raise HfkitError(f"{key}: file not found: {path}")
+    if path.stat().st_size == 0:
+        raise HfkitError(f"{key}: {path} is empty")
+    if builder != "parquet":
+        _check_utf8(path, key)
+    try:
+        if builder == "json":
+            return _load_json(path)
+        # csv: every cell stays a string ("0042" must not become 42, "" must not become None)
+        options = {"dtype": str, "keep_default_na": False} if builder == "csv" else {}
+        return load_dataset(builder, data_files=str(path), split="train", **options)
+    except HfkitError:
+        raise
+    except Exception as err:  # datasets and pyarrow raise many types for malformed files
+        cause = err.__cause__ or err
+        raise HfkitError(f"{key}: cannot read {path} as {builder} ({_first_line(cause)})") from None
+
+
+def _load_json(path: Path) -> Dataset:
+    """JSON Lines or a JSON array of objects, parsed by Python's json module.
+
+    The packaged `json` builder parses with pyarrow, which turns strings that look like dates
+    ("2021-03-05") into timestamps; a target string must stay exactly what the file says.
+    The result is cached by `datasets`, keyed on the file's path, size and modification time.
+    """
+    stat = path.stat()
+    return Dataset.from_generator(_json_records, gen_kwargs={"path": str(path), "version": (stat.st_size, stat.st_mtime_ns)})
+
+
+def _json_records(path: str, version: tuple):
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    if text.lstrip().startswith("["):
+        records = json.loads(text)
+    else:
+        try:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError:
+            records = json.loads(text)  # one JSON document spread over several lines
+    if isinstance(records, dict):
+        raise HfkitError(f"{path}: holds one JSON object, not a list of examples; expected JSON Lines "
+                         "(one object per line) or a JSON array of objects")
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise HfkitError(f"{path}: example {number} is {type(record).__name__}, not a JSON object")
+        yield record
+
+
+def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...], source: str) -> Dataset:
+    """Rename the file's columns to the task's fields (data.columns) and keep only those."""
+    missing = [name for name in columns if name not in ds.column_names]
+    if missing:
+        raise HfkitError(f"data.columns: {source} has no column {missing[0]!r}; its columns are: {', '.join(ds.column_names)}")
+    ds = ds.rename_columns({old: new for old, new in columns.items() if old != new})
+    absent = [field for field in fields if field not in ds.column_names]
+    if absent:
+        raise HfkitError(
+            f"data: {source} has no {absent[0]!r} column (its columns are: {', '.join(ds.column_names)}); "
+            f"map one with data.columns, e.g. {{your_column: {absent[0]}}}"
+        )
+    return ds.select_columns(list(fields))
+
+
+def _text_as_strings(ds: Dataset, text_fields: tuple[str, ...]) -> Dataset:
+    """A text field holding numbers (a completion "42" written as 42) is read as text."""
+    from datasets import Value
+
+    for field in text_fields:
+        feature = ds.features[field]
+        if isinstance(feature, Value) and feature.dtype not in ("string", "large_string"):
+            ds = ds.cast_column(field, Value("string"))
+    return ds
+
+
+def _check_utf8(path: Path, key: str) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                raise HfkitError(f"{key}: {path} is not valid UTF-8 (byte {offset + err.start}); re-save it as UTF-8") from None
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise HfkitError(f"{key}: {path} is not valid UTF-8 (it ends inside a character); re-save it as UTF-8") from None
+
+
+def _load_hub(cfg: DataSection, splits: tuple[str, ...]) -> dict[str, Dataset]:
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset(cfg.dataset, cfg.config)
+    except Exception as err:
+        raise HfkitError(f"data.dataset: cannot load {cfg.dataset!r} ({_first_line(err)}); offline it must already be "
+                         "in the datasets cache, or use local files with data.train_file") from None
+    names = {"train": cfg.train_split, "validation": cfg.validation_split, "test": cfg.test_split}
+    if names["train"] not in dataset and "train" in splits:
+        raise HfkitError(f"data.train_split: {cfg.dataset!r} has no split {names['train']!r}; it has {', '.join(dataset)}")
+    return {split: dataset[names[split]] for split in splits if names[split] in dataset}
+
+
+def _describe(cfg: DataSection, split: str) -> str:
+    if cfg.dataset:
+        return f"{cfg.dataset} ({split} split)"
+    return Path(getattr(cfg, SPLIT_FILES[split])).name
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

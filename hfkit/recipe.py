@@ -1,0 +1,366 @@
+"""Recipes: one YAML file per job, validated into a `Recipe`.
+
+`load_recipe(path, overrides)` reads the file with a safe YAML loader, applies `key=value`
+overrides from the command line, resolves relative paths and validates everything with pydantic.
+Every mistake becomes an `HfkitError` whose message names the file, the dotted key, what was
+expected and the closest valid name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, field_validator, model_validator
+
+from hfkit.errors import HfkitError
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`).
+
+    Learning rates are written like that in every recipe, and a string learning rate
+    would only fail deep inside the optimizer.
+    """
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(_Section):
+    name_or_path: str = Field(min_length=1)
+    gguf_file: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = False  # run code from the model's repository only when the recipe says so
+    allow_pickle: bool = False  # load pickled .bin weights (they can run code); safetensors otherwise
+    revision: str | None = None
+
+
+class CleanSection(_Section):
+    """Cleaning steps, run in this order; each can be switched off."""
+
+    normalize_unicode: bool = True  # NFKC
+    normalize_whitespace: bool = True  # collapse spaces/tabs, strip lines; keeps newlines
+    drop_empty: bool = True
+    min_chars: int | None = Field(None, ge=0)
+    max_chars: PositiveInt | None = None
+    dedup: bool = True  # exact duplicates of the normalised example
+    near_dedup: bool = False  # MinHash near-duplicates; off by default: it can drop real data
+    near_dedup_threshold: float = Field(0.85, gt=0, le=1)
+    decontaminate: bool = True  # drop training examples that also appear in an eval split
+
+
+class DataSection(_Section):
+    train_file: str | None = None
+    validation_file: str | None = None
+    test_file: str | None = None
+    dataset: str | None = None  # a Hub dataset name
+    config: str | None = None
+    train_split: str = "train"
+    validation_split: str = "validation"
+    test_split: str = "test"
+    format: str | None = None  # the task says which formats exist and which is the default
+    columns: dict[str, str] = Field(default_factory=dict)  # the file's column -> the task's field
+    clean: CleanSection = Field(default_factory=CleanSection)
+    max_train_samples: PositiveInt | None = None
+    max_eval_samples: PositiveInt | None = None
+    validation_fraction: float = Field(0.05, gt=0, lt=1)  # held out when there is no validation split
+    num_proc: PositiveInt | None = None
+    max_length: PositiveInt = 512  # prompt + completion tokens, longer examples are truncated
+    block_size: PositiveInt | None = None  # format: text packs tokens into blocks of this size
+    chat_template: bool = False  # prompt_completion: wrap the prompt as a user turn
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSection:
+        has_files = any((self.train_file, self.validation_file, self.test_file))
+        if self.dataset and has_files:
+            raise ValueError("give either data.dataset (a Hub dataset) or data.*_file (local files), not both")
+        if not self.dataset and not has_files:
+            raise ValueError("no data: set data.train_file (a local file) or data.dataset (a Hub dataset name)")
+        return self
+
+
+class PeftSection(_Section):
+    method: Literal["lora", "none"] = "lora"
+    r: PositiveInt = 8
+    alpha: PositiveInt = 16
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: Any = "all-linear"
+    use_dora: bool = False
+
+    @field_validator("target_modules")
+    @classmethod
+    def _modules(cls, value: Any) -> str | list[str]:
+        if value == "all-linear" or (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            return value
+        raise ValueError("expected 'all-linear' or a non-empty list of module names, e.g. [q_proj, v_proj]")
+
+
+class GenerationSection(_Section):
+    max_new_tokens: PositiveInt = 64
+    num_beams: PositiveInt = 1
+    do_sample: bool = False
+    top_k: PositiveInt | None = None
+    top_p: float | None = Field(None, gt=0, le=1)
+    temperature: float | None = Field(None, gt=0)
+    repetition_penalty: float | None = Field(None, gt=0)
+
+
+class EvalSection(_Section):
+    metrics: list[str] | None = None  # None: the task's default metrics
+    baseline: bool = False  # also score the untuned model before training
+    split: Literal["validation", "test"] = "validation"
+
+
+class OutputSection(_Section):
+    dir: str = "runs"
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a plain name: no '/', no '..'
+    timestamp: bool = True  # append the UTC time, so every run gets its own folder
+
+
+class Recipe(_Section):
+    task: str
+    model: ModelSection
+    data: DataSection
+    peft: PeftSection = Field(default_factory=PeftSection)
+    training: dict[str, Any] = Field(default_factory=dict)  # TrainingArguments, unchanged
+    generation: GenerationSection = Field(default_factory=GenerationSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this recipe was read from."""
+        return self._path
+
+    @property
+    def run_name(self) -> str:
+        if self.output.name:
+            return self.output.name
+        stem = self._path.stem if self._path else "recipe"
+        return f"{self.task}-{stem}"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# Fields transformers 5 renamed or removed, so an old recipe gets the new name instead of a guess.
+TRAINING_RENAMED = {
+    "evaluation_strategy": "use 'eval_strategy' (renamed in transformers 5)",
+    "no_cuda": "use 'use_cpu' (renamed in transformers 5)",
+    "warmup_ratio": "use 'warmup_steps' (transformers 5 removed warmup_ratio)",
+    "group_by_length": "use 'train_sampling_strategy: group_by_length' (transformers 5)",
+    "overwrite_output_dir": "hfkit never overwrites a run; pass --overwrite to 'hfkit train'",
+    "output_dir": "hfkit sets it to the run folder; use output.dir and output.name",
+    "logging_dir": "logs go into the run folder (removed in transformers 5)",
+    "save_safetensors": "weights are always saved as safetensors (removed in transformers 5)",
+    "use_mps_device": "removed in transformers 5; the device is chosen automatically",
+    "include_tokens_per_second": "removed in transformers 5",
+}
+
+_PATH_KEYS = ("train_file", "validation_file", "test_file")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read, override, resolve and validate a recipe file."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    _resolve_paths(raw, base=path.resolve().parent)
+    apply_overrides(raw, overrides)
+    _resolve_paths(raw, base=Path.cwd())  # relative paths given as overrides are relative to the shell
+    recipe = validate_recipe(raw, where=str(path))
+    recipe._path = path
+    return recipe
+
+
+def validate_recipe(raw: dict[str, Any], where: str) -> Recipe:
+    """Validate a recipe dict against the schema and against the task it names."""
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as err:
+        raise HfkitError(_format_errors(err, where)) from None
+    _check_task(recipe, where)
+    return recipe
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> None:
+    """Apply `a.b.c=value` overrides in place; values are parsed as YAML (numbers, lists, null)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise HfkitError(
+                f"malformed override {item!r}: expected KEY=VALUE with a dotted key, "
+                "e.g. training.max_steps=100 or eval.metrics=[exact_match]"
+            )
+        try:
+            value = yaml.load(text, Loader=RecipeLoader) if text.strip() else None
+        except yaml.YAMLError as err:
+            raise HfkitError(f"override {item!r}: the value is not valid YAML ({_first_line(err)})") from None
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                section = ".".join(parts[: depth + 1])
+                raise HfkitError(f"override {item!r}: {section} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise HfkitError(f"recipe file not found: {path} (ls recipes/ lists the recipes that come with hfkit)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise HfkitError(f"{path}: not valid UTF-8 (byte {err.start}); save the recipe as UTF-8") from None
+    try:
+        raw = yaml.load(text, Loader=RecipeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise HfkitError(f"{where}: YAML syntax error: {_first_line(err)}") from None
+    if not isinstance(raw, dict):
+        raise HfkitError(f"{path}: a recipe must be a YAML mapping with keys task, model, data, ...")
+    return raw
+
+
+def _first_line(err: yaml.YAMLError) -> str:
+    problem = getattr(err, "problem", None)
+    return problem or str(err).splitlines()[0]
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make relative data paths (and model folders that exist there) absolute against `base`."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in _PATH_KEYS:
+            value = data.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                data[key] = str((base / value).resolve())
+    model = raw.get("model")
+    if isinstance(model, dict):
+        name = model.get("name_or_path")
+        if isinstance(name, str) and name and not Path(name).is_absolute() and (base / name).exists():
+            model["name_or_path"] = str((base / name).resolve())
+
+
+def _format_errors(err: ValidationError, where: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown key{_suggest(e['loc'][-1], _fields_at(e['loc'][:-1]))}")
+        elif e["type"] == "missing":
+            lines.append(f"{loc}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            shown = e.get("input")
+            got = f" (got {shown!r})" if isinstance(shown, (str, int, float, bool)) or shown is None else ""
+            lines.append(f"{loc}: {msg}{got}")
+    return _bad_recipe(where, lines)
+
+
+def _bad_recipe(where: str, lines: list[str]) -> str:
+    if len(lines) == 1:
+        return f"{where}: {lines[0]}"
+    return f"{where}: {len(lines)} problems:\n" + "\n".join(f"  - {line}" for line in lines)
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The valid keys of the section at `loc` (empty when it is not a schema section)."""
+    section: type[BaseModel] = Recipe
+    for part in loc:
+        field = section.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        section = annotation
+    return list(section.model_fields)
+
+
+def _suggest(name: Any, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; valid keys: {', '.join(valid)}" if valid else ""
+
+
+def _check_task(recipe: Recipe, where: str) -> None:
+    """Checks that need the task: its name, data format, metrics and the TrainingArguments keys."""
+    from hfkit import metrics, tasks  # the task modules import transformers: only load them here
+
+    if recipe.task not in tasks.names():
+        raise HfkitError(f"{where}: task: unknown task {recipe.task!r}{_suggest_value(recipe.task, tasks.names())}")
+    task = tasks.get(recipe.task)
+    problems = []
+    fmt = recipe.data.format
+    if fmt is not None and fmt not in task.formats:
+        problems.append(f"data.format: {fmt!r} is not a format of task {task.name!r}; expected one of {', '.join(task.formats)}")
+    for name in recipe.eval.metrics or []:
+        if name not in metrics.names():
+            problems.append(f"eval.metrics: unknown metric {name!r}{_suggest_value(name, metrics.names())}")
+    problems += training_key_problems(recipe.training, task.training_args_class())
+    if problems:
+        raise HfkitError(_bad_recipe(where, problems))
+
+
+def _suggest_value(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"; {hint}expected one of: {', '.join(valid)}"
+
+
+def training_key_problems(training: dict[str, Any], args_class: type) -> list[str]:
+    """Unknown keys and wrongly typed values in the `training` section."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
+    problems = []
+    for key, value in training.items():
+        if key in TRAINING_RENAMED:
+            problems.append(f"training.{key}: not accepted; {TRAINING_RENAMED[key]}")
+        elif key not in fields:
+            problems.append(f"training.{key}: not a {args_class.__name__} field{_suggest(key, list(fields))}")
+        elif not _type_fits(value, fields[key].type):
+            problems.append(f"training.{key}: expected {_type_name(fields[key].type)}, got {value!r}")
+    return problems
+
+
+_SIMPLE_TYPES = {int: (int,), float: (int, float), bool: (bool,)}
+
+
+def _type_fits(value: Any, annotation: Any) -> bool:
+    """Check the plain int/float/bool fields; richer annotations are left to TrainingArguments."""
+    expected = _SIMPLE_TYPES.get(annotation)
+    if expected is None or value is None:
+        return True
+    if annotation is not bool and isinstance(value, bool):
+        return False
+    return isinstance(value, expected)
+
+
+def _type_name(annotation: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false"}.get(annotation, str(annotation))

@@ -1,0 +1,51 @@
+"""Task registry: `recipe.task` -> a `Task` that knows the task's data, model class and scoring.
+
+A task module builds one `Task` value named `TASK`; adding a task is adding a module and a line in
+`_MODULES`. Task modules are imported on first use because they import transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+_MODULES = {
+    "generation": "hfkit.tasks.causal_lm",
+}
+
+
+@dataclass(frozen=True)
+class GenerationInputs:
+    """What evaluation generates from and scores against, one entry per eval example."""
+
+    prompts: list[list[int]]  # token ids, unpadded
+    references: list[Any]  # what the metrics compare predictions with
+    sources: list[str]  # the human-readable input, for predictions.jsonl
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    formats: tuple[str, ...]  # data.format values; the first is the default
+    fields: Callable[[str], tuple[str, ...]]  # format -> the columns the task reads
+    text_fields: Callable[[str], tuple[str, ...]]  # format -> the columns cleaning may normalise
+    default_metrics: Callable[[str], list[str]]  # format -> metric names
+    auto_model: str  # transformers Auto class for the model
+    peft_task_type: str  # peft TaskType name
+    preprocess: Callable[..., Any]  # (dataset, tokenizer, recipe, fmt) -> tokenized dataset
+    collator: Callable[..., Any]  # (tokenizer) -> data collator
+    generation_inputs: Callable[..., GenerationInputs | None]  # (dataset, tokenizer, recipe, fmt)
+    training_args_class: Callable[[], type]  # the TrainingArguments class (imported lazily)
+    trainer_class: Callable[[], type]
+
+    def format_of(self, recipe) -> str:
+        return recipe.data.format or self.formats[0]
+
+
+def names() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get(name: str) -> Task:
+    return importlib.import_module(_MODULES[name]).TASK

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    args.command = ["hfkit", *(sys.argv[1:] if argv is None else argv)]
     try:
         return args.run(args) or 0
     except HfkitError as err:
@@ -70,13 +71,13 @@ def _train(args) -> None:
     from hfkit.recipe import load_recipe
     from hfkit.train import train
 
-    train(load_recipe(args.recipe, args.overrides), overwrite=args.overwrite)
+    train(load_recipe(args.recipe, args.overrides), overwrite=args.overwrite, command=args.command)
 
 
 def _eval(args) -> None:
     from hfkit.train import evaluate
 
-    evaluate(args.target, args.overrides, overwrite=args.overwrite)
+    evaluate(args.target, args.overrides, overwrite=args.overwrite, command=args.command)
 
 
 def _validate(args) -> None:

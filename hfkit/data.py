@@ -7,6 +7,7 @@ holding exactly the task's fields, plus the cleaning counts for the run folder.
 from __future__ import annotations
 
 import codecs
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,7 @@ def load_file(path: Path, key: str) -> Dataset:
     try:
         if builder == "json":
             return _load_json(path)
-        # csv: every cell stays a string ("0042" must not become 42, "" must not become None)
-        options = {"dtype": str, "keep_default_na": False} if builder == "csv" else {}
+        options = _csv_as_text(path) if builder == "csv" else {}
         return load_dataset(builder, data_files=str(path), split="train", **options)
     except HfkitError:
         raise
@@ -140,15 +140,33 @@ def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...],
     return ds.select_columns(list(fields))
 
 
+def _csv_as_text(path: Path) -> dict[str, Any]:
+    """Read every CSV cell as a string: "00420" must not become 420, nor "none" a missing value."""
+    from datasets import Features, Value
+
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f), [])
+    return {"features": Features({name: Value("string") for name in header}), "keep_default_na": False}
+
+
 def _text_as_strings(ds: Dataset, text_fields: tuple[str, ...]) -> Dataset:
     """A text field holding numbers (a completion "42" written as 42) is read as text."""
-    from datasets import Value
+    from datasets import List, Value
 
     for field in text_fields:
         feature = ds.features[field]
         if isinstance(feature, Value) and feature.dtype not in ("string", "large_string"):
             ds = ds.cast_column(field, Value("string"))
+        elif not isinstance(feature, (Value, List)):  # mixed types in one column: datasets keeps them as JSON
+            features = ds.features.copy()
+            features[field] = Value("string")
+            ds = ds.map(_scalars_as_text, fn_kwargs={"field": field}, features=features, desc=f"read {field} as text")
     return ds
+
+
+def _scalars_as_text(example: dict[str, Any], field: str) -> dict[str, Any]:
+    value = example[field]
+    return {field: str(value) if isinstance(value, (int, float, bool)) else value}
 
 
 def _check_utf8(path: Path, key: str) -> None:

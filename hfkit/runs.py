@@ -17,7 +17,6 @@ import platform
 import re
 import resource
 import shutil
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,7 +105,7 @@ def redact(arg: str) -> str:
     return _TOKEN_LIKE.sub("hf_***", arg)
 
 
-def env_info(seed: int, world_size: int, distributed_type: str, device: str) -> dict[str, Any]:
+def env_info(seed: int, world_size: int, distributed_type: str, device: str, command: list[str]) -> dict[str, Any]:
     """What produced a run: versions, hardware, parallelism and the command line (tokens redacted)."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -129,6 +128,6 @@ def env_info(seed: int, world_size: int, distributed_type: str, device: str) -> 
         "world_size": world_size,
         "distributed_type": distributed_type,
         "device": device,
-        "command": [redact(a) for a in sys.argv],
+        "command": [redact(a) for a in command],
         "utc_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -5,6 +5,7 @@ Read top to bottom, `train` is the whole job, the way transformers' example scri
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ def make_trainer(recipe: Recipe, prepared: Prepared, model, output_dir: Path):
     )
 
 
-def train(recipe: Recipe, overwrite: bool = False) -> Path:
+def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = None) -> Path:
     """Fine-tune the recipe's model and write a complete run folder; returns its path."""
     from transformers import set_seed
 
@@ -132,13 +133,13 @@ def train(recipe: Recipe, overwrite: bool = False) -> Path:
             "cleaning": prepared.cleaning,
             "log_history": trainer.state.log_history,
         })
-        runs.write_json(run_dir / runs.ENV, _env(trainer))
+        runs.write_json(run_dir / runs.ENV, _env(trainer, command))
         console.print(results_table(baseline, final, title=f"{recipe.run_name}: {recipe.eval.split} split"))
         console.print(f"Run folder: {run_dir}")
     return run_dir
 
 
-def evaluate(target: str, overrides: list[str], overwrite: bool = False) -> Path:
+def evaluate(target: str, overrides: list[str], overwrite: bool = False, command: list[str] | None = None) -> Path:
     """Score without training: a finished run (its adapter or model) or a recipe's model (zero-shot).
 
     A run is scored into `RUN/eval-<UTC time>/`; a recipe gets a new run folder whose
@@ -177,7 +178,7 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False) -> Path
         finished = {"final": scores} if weights is not None else {"baseline": scores, "final": None}
         runs.write_json(out_dir / runs.METRICS, {**_describe(recipe, prepared), **finished,
                                                  "peak_memory_mb": runs.peak_memory_mb()})
-        runs.write_json(out_dir / runs.ENV, _env(trainer))
+        runs.write_json(out_dir / runs.ENV, _env(trainer, command))
         console.print(results_table(finished.get("baseline"), finished["final"], title=f"{target}: {recipe.eval.split}"))
         console.print(f"Scores written to: {out_dir}")
     return out_dir
@@ -223,11 +224,11 @@ def _is_main_process() -> bool:
     return PartialState().is_main_process
 
 
-def _env(trainer) -> dict[str, Any]:
+def _env(trainer, command: list[str] | None) -> dict[str, Any]:
     args = trainer.args
     return runs.env_info(seed=args.seed, world_size=args.world_size,
                          distributed_type=str(args.parallel_mode.value if args.parallel_mode else "not_parallel"),
-                         device=str(args.device))
+                         device=str(args.device), command=command if command is not None else sys.argv)
 
 
 def _print_cleaning(report: dict[str, Any]) -> None:

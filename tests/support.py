@@ -1,0 +1,99 @@
+"""Test support: tiny models the tests build themselves, and small data and recipe writers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+CORPUS = [
+    "Write this date as YYYY-MM-DD: March 5, 2021",
+    "2021-03-05 1999-12-31 the 13th of November, 1903",
+    "January February March April May June July August September October November December",
+    "The quick brown fox jumps over the lazy dog. Hello world, hello tests.",
+    "question: what is the capital of France? answer: Paris",
+]
+
+
+def make_tokenizer(chat_template: bool = True):
+    """A byte-level BPE tokenizer with <unk>, <s>, </s> and no pad token (hfkit must add one)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    backend.train_from_iterator(CORPUS * 20, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tokenizer.model_max_length = 256
+    if chat_template:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def make_tiny_llama(folder: Path, seed: int = 0) -> Path:
+    """Save a randomly initialised 2-layer, hidden-64 Llama with its tokenizer into `folder`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = make_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def date_rows(count: int, offset: int = 0) -> list[dict]:
+    """Small prompt/completion rows in the demo's shape, all different."""
+    return [{"prompt": f"Write this date as YYYY-MM-DD: March {1 + (i % 28)}, {1950 + i}",
+             "completion": f"{1950 + i}-03-{1 + (i % 28):02d}"} for i in range(offset, offset + count)]
+
+
+def tiny_recipe(folder: Path, model: Path, extra: str = "", train_rows: int = 24, eval_rows: int = 6) -> Path:
+    """A complete recipe for the tiny Llama with its data files, written into `folder`."""
+    write_jsonl(folder / "train.jsonl", date_rows(train_rows))
+    write_jsonl(folder / "validation.jsonl", date_rows(eval_rows, offset=1000))
+    recipe = folder / "tiny.yaml"
+    recipe.write_text(f"""\
+task: generation
+model:
+  name_or_path: {model}
+data:
+  train_file: train.jsonl
+  validation_file: validation.jsonl
+  max_length: 64
+peft:
+  r: 4
+  alpha: 8
+training:
+  max_steps: 3
+  per_device_train_batch_size: 4
+  per_device_eval_batch_size: 4
+  learning_rate: 1e-3
+  logging_steps: 1
+  save_strategy: "no"
+  report_to: none
+generation:
+  max_new_tokens: 6
+eval:
+  baseline: true
+output:
+  dir: {folder / "runs"}
+{extra}""", encoding="utf-8")
+    return recipe

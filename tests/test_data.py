@@ -1,0 +1,132 @@
+"""Data loading, column mapping, cleaning counts, splitting and decontamination."""
+
+import pytest
+from datasets import Dataset
+from support import date_rows, write_jsonl
+
+from hfkit.cleaning import clean_split, normalize_whitespace
+from hfkit.data import load_splits
+from hfkit.errors import HfkitError
+from hfkit.recipe import CleanSection, DataSection
+
+PC = ("prompt", "completion")
+
+
+def counts(steps):
+    return {step["step"]: step.get("removed") for step in steps}
+
+
+def test_whitespace_normalisation_keeps_newlines():
+    assert normalize_whitespace("  a \t b  \r\n\n  c  ") == "a b\n\nc"
+
+
+def test_every_cleaning_step_is_counted():
+    rows = [
+        {"prompt": "Ｆｕｌｌｗｉｄｔｈ  text", "completion": "x"},   # NFKC makes it "Fullwidth text"
+        {"prompt": "Fullwidth text", "completion": " x "},        # duplicate once normalised
+        {"prompt": "   ", "completion": "y"},                     # empty prompt
+        {"prompt": "short", "completion": "z"},                   # too short for min_chars=10
+        {"prompt": "a perfectly ordinary prompt here", "completion": "ok"},
+    ]
+    cfg = CleanSection(min_chars=10)
+    ds, steps = clean_split(Dataset.from_list(rows), PC, cfg, "train")
+    assert counts(steps) == {"loaded": None, "normalize": 0, "drop_empty": 1, "length": 1, "dedup": 1}
+    assert ds["prompt"] == ["Fullwidth text", "a perfectly ordinary prompt here"]
+    assert steps[-1]["rows"] == 2
+
+
+def test_near_duplicates_removed_only_when_asked():
+    base = "The committee met on Tuesday to discuss the budget for the coming year and agreed on most items"
+    rows = [{"prompt": base, "completion": "a"}, {"prompt": base + ".", "completion": "a"},
+            {"prompt": "Something entirely different about cooking pasta with garlic and olive oil", "completion": "b"}]
+    ds, steps = clean_split(Dataset.from_list(rows), PC, CleanSection(), "train")
+    assert len(ds) == 3
+    ds, steps = clean_split(Dataset.from_list(rows), PC, CleanSection(near_dedup=True), "train")
+    assert counts(steps)["near_dedup"] == 1 and len(ds) == 2
+
+
+def test_cleaning_that_empties_a_split_names_the_step():
+    rows = [{"prompt": "a", "completion": "b"}]
+    with pytest.raises(HfkitError, match="empty after cleaning step 'length'.*min_chars"):
+        clean_split(Dataset.from_list(rows), PC, CleanSection(min_chars=50), "train")
+
+
+def test_messages_are_normalised_and_deduplicated():
+    chat = [{"role": "user", "content": "hi  there"}, {"role": "assistant", "content": "hello"}]
+    chat2 = [{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello"}]
+    ds, steps = clean_split(Dataset.from_list([{"messages": chat}, {"messages": chat2}]), ("messages",),
+                            CleanSection(), "train")
+    assert len(ds) == 1 and ds[0]["messages"][0]["content"] == "hi there"
+
+
+def test_load_splits_maps_columns_holds_out_validation_and_decontaminates(tmp_path):
+    rows = [{"q": r["prompt"], "a": r["completion"], "extra": 1} for r in date_rows(40)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", [{"q": rows[0]["q"], "a": rows[0]["a"], "extra": 2}])
+    cfg = DataSection(train_file=str(tmp_path / "train.jsonl"), test_file=str(tmp_path / "test.jsonl"),
+                      columns={"q": "prompt", "a": "completion"}, validation_fraction=0.25, max_train_samples=20)
+    splits, report = load_splits(cfg, PC, PC, seed=0)
+    assert set(splits) == {"train", "validation", "test"}
+    assert splits["train"].column_names == ["prompt", "completion"]
+    assert len(splits["validation"]) == 10
+    assert report["validation"][0]["step"] == "held out from train"
+    decontaminated = next(s for s in report["train"] if s["step"] == "decontaminate")
+    assert decontaminated["removed"] == (1 if rows[0]["q"] not in splits["validation"]["prompt"] else 0)
+    assert rows[0]["q"] not in splits["train"]["prompt"]
+    assert len(splits["train"]) == 20 and report["train"][-1] == {"step": "first 20", "rows": 20}
+
+
+def test_date_like_strings_stay_strings(tmp_path):
+    write_jsonl(tmp_path / "t.jsonl", [{"prompt": "when?", "completion": "2021-03-05"},
+                                       {"prompt": "count?", "completion": 42}])
+    splits, _ = load_splits(DataSection(train_file=str(tmp_path / "t.jsonl"), validation_fraction=0.5), PC, PC, seed=0)
+    values = sorted([*splits["train"]["completion"], *splits["validation"]["completion"]])
+    assert values == ["2021-03-05", "42"]
+
+
+def test_csv_cells_stay_text(tmp_path):
+    (tmp_path / "t.csv").write_text("prompt,completion\nzip code?,00420\nempty?,none\n", encoding="utf-8")
+    cfg = DataSection(train_file=str(tmp_path / "t.csv"), validation_file=str(tmp_path / "t.csv"))
+    cfg.clean.decontaminate = False
+    splits, _ = load_splits(cfg, PC, PC, seed=0)
+    assert splits["validation"]["completion"] == ["00420", "none"]
+
+
+def test_text_files_and_json_arrays_load(tmp_path):
+    (tmp_path / "t.txt").write_text("line one\n\nline two\n", encoding="utf-8")
+    splits, report = load_splits(DataSection(train_file=str(tmp_path / "t.txt"), validation_fraction=0.5),
+                                 ("text",), ("text",), seed=0)
+    assert counts(report["train"])["drop_empty"] == 1  # the blank line
+    (tmp_path / "a.json").write_text('[{"prompt": "p", "completion": "c"}]', encoding="utf-8")
+    splits, _ = load_splits(DataSection(validation_file=str(tmp_path / "a.json")), PC, PC, seed=0,
+                            splits=("validation",))
+    assert splits["validation"][0] == {"prompt": "p", "completion": "c"}
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "is empty"),
+    (b'{"prompt": "caf\xe9"}\n', "not valid UTF-8"),
+    (b'{"prompt": "a", "completion": \n', "cannot read"),
+    (b'{\n  "data": [{"x": 1}]\n}\n', "holds one JSON object"),
+])
+def test_bad_files_get_clear_errors(tmp_path, content, expected):
+    (tmp_path / "t.jsonl").write_bytes(content)
+    with pytest.raises(HfkitError, match=expected):
+        load_splits(DataSection(train_file=str(tmp_path / "t.jsonl")), PC, PC, seed=0)
+
+
+def test_missing_file_and_unknown_extension(tmp_path):
+    with pytest.raises(HfkitError, match="file not found"):
+        load_splits(DataSection(train_file=str(tmp_path / "nope.jsonl")), PC, PC, seed=0)
+    (tmp_path / "t.xml").write_text("<a/>")
+    with pytest.raises(HfkitError, match="unknown extension"):
+        load_splits(DataSection(train_file=str(tmp_path / "t.xml")), PC, PC, seed=0)
+
+
+def test_missing_columns_list_what_exists(tmp_path):
+    write_jsonl(tmp_path / "t.jsonl", [{"question": "q", "answer": "a"}])
+    with pytest.raises(HfkitError, match=r"no 'prompt' column \(its columns are: question, answer\)"):
+        load_splits(DataSection(train_file=str(tmp_path / "t.jsonl")), PC, PC, seed=0)
+    cfg = DataSection(train_file=str(tmp_path / "t.jsonl"), columns={"query": "prompt"})
+    with pytest.raises(HfkitError, match="data.columns: t.jsonl has no column 'query'; its columns are: question, answer"):
+        load_splits(cfg, PC, PC, seed=0)

@@ -1,5 +1,5 @@
 # Two commands do all the set-up (see README.md):
-#   make demo   create .venv, install, run the demo recipe offline
+#   make demo   create .venv, install, run the generation and translation demo recipes offline
 #   make test   same install plus test tools, then the test suite
 # Each install step leaves a stamp in .venv, so a re-run skips what is already installed.
 
@@ -11,13 +11,18 @@ HFKIT  := $(VENV)/bin/hfkit
 # hfkit never needs the Hub at run time: the demo and the tests run offline.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 demo: install
 	$(OFFLINE) $(HFKIT) train recipes/generation/demo.yaml
+	$(OFFLINE) $(HFKIT) train recipes/translation/demo.yaml
 
 test: install $(VENV)/.dev-installed
 	$(OFFLINE) $(PY) -m pytest -q
+
+# Benchmarks print measured numbers and ratios; they are never part of the tests.
+bench: install
+	$(OFFLINE) $(PY) benchmarks/eval_generation.py
 
 install: $(VENV)/.project-installed $(VENV)/.checkpoints-installed
 

@@ -10,7 +10,7 @@ import codecs
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from datasets import Dataset, DatasetDict
 
@@ -23,17 +23,20 @@ SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "
 
 
 def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[str, ...], seed: int,
-                splits: tuple[str, ...] = ("train", "validation", "test")) -> tuple[DatasetDict, dict[str, Any]]:
+                splits: tuple[str, ...] = ("train", "validation", "test"),
+                convert: Callable[[Dataset], Dataset] | None = None) -> tuple[DatasetDict, dict[str, Any]]:
     """Load, map columns, clean, hold out a validation split if needed, decontaminate, cap sizes.
 
-    `fields` are the columns the task needs; `text_fields` are those cleaning may normalise and
-    compare. Returns the splits and a report of the cleaning counts per split.
+    `fields` are the columns the task reads; `convert` (the task's) turns them into `text_fields`,
+    the columns cleaning normalises and compares. Returns the splits and the cleaning counts.
     """
     raw = load_raw(cfg, splits)
     report: dict[str, Any] = {}
     cleaned = {}
     for split, ds in raw.items():
         ds = select_fields(ds, cfg.columns, fields, source=_describe(cfg, split))
+        if convert is not None:
+            ds = convert(ds)
         ds = _text_as_strings(ds, text_fields)
         cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc)
 

@@ -1,11 +1,16 @@
 """Batched generation for evaluation and prediction.
 
-Prompts are sorted by length so each batch carries little padding, padded on the left (a
-decoder-only model continues from the last position), and the answers come back in the
-original order with the prompt stripped.
+Prompts are sorted by length, longest first, so each batch carries little padding and its
+sequences finish together. The first batch holds `batch_size` prompts; later, shorter batches hold
+as many prompts as fit in the same number of tokens (prompt + new tokens), so memory never exceeds
+the first batch's while short prompts share one pass. A decoder-only model's prompts are padded on
+the left (it continues from the last position), an encoder's on the right. Answers come back in the
+original order, prompt stripped, and each batch can be handed on as it finishes (only text is kept).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from hfkit.recipe import GenerationSection
 
@@ -30,8 +35,11 @@ def generation_config(model, tokenizer, settings: GenerationSection):
 
 
 def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSection, batch_size: int,
-             seed: int) -> list[str]:
-    """Generate one answer per prompt (token ids), returned as text in the prompts' order."""
+             seed: int, on_batch: Callable[[list[int], list[str]], None] | None = None) -> list[str]:
+    """Generate one answer per prompt (token ids), returned as text in the prompts' order.
+
+    `on_batch(indices, answers)` is called after every batch, e.g. to stream answers to disk.
+    """
     import torch
     from transformers import set_seed
 
@@ -40,19 +48,37 @@ def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSec
         set_seed(seed)  # sampled evaluation is repeatable
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)  # longest first: OOM early
     answers: list[str] = [""] * len(prompts)
+    encoder_decoder = model.config.is_encoder_decoder
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(order), batch_size):
-            batch_ids = order[start:start + batch_size]
-            batch = tokenizer.pad({"input_ids": [prompts[i] for i in batch_ids]}, padding_side="left",
-                                  return_tensors="pt").to(model.device)
+        for batch_ids in token_budget_batches(order, [len(p) for p in prompts], batch_size, settings.max_new_tokens):
+            batch = tokenizer.pad({"input_ids": [prompts[i] for i in batch_ids]},
+                                  padding_side="right" if encoder_decoder else "left", return_tensors="pt")
+            batch = batch.to(model.device)
             with torch.inference_mode():
                 output = model.generate(**batch, generation_config=config)
-            if not model.config.is_encoder_decoder:
+            if not encoder_decoder:
                 output = output[:, batch["input_ids"].shape[1]:]  # keep only the new tokens
-            for i, text in zip(batch_ids, tokenizer.batch_decode(output, skip_special_tokens=True)):
-                answers[i] = text.strip()
+            texts = [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
+            for i, text in zip(batch_ids, texts):
+                answers[i] = text
+            if on_batch is not None:
+                on_batch(batch_ids, texts)
     finally:
         model.train(was_training)
     return answers
+
+
+def token_budget_batches(order: list[int], lengths: list[int], batch_size: int, new_tokens: int) -> list[list[int]]:
+    """Split `order` (longest first) into batches of at most the first batch's tokens."""
+    if not order:
+        return []
+    budget = batch_size * (lengths[order[0]] + new_tokens)
+    batches, start = [], 0
+    while start < len(order):
+        longest = lengths[order[start]] + new_tokens  # the first of a batch is its longest
+        count = max(1, budget // longest)
+        batches.append(order[start:start + count])
+        start += count
+    return batches

@@ -47,8 +47,21 @@ def cache_root() -> Path:
 
 
 def locate(cfg: ModelSection) -> Location:
-    """Resolve `model.name_or_path` (alias, .gguf, folder or Hub id) and check local files exist."""
-    name = cfg.name_or_path
+    """Where the checkpoint (for bert2bert: the encoder, which also gives the tokenizer) lives."""
+    if cfg.encoder_decoder:
+        return locate_name(cfg.encoder_decoder.encoder, cfg)
+    return locate_name(cfg.name_or_path, cfg)
+
+
+def locate_all(cfg: ModelSection) -> list[Location]:
+    """Every checkpoint the recipe names (two for bert2bert)."""
+    if cfg.encoder_decoder:
+        return [locate_name(cfg.encoder_decoder.encoder, cfg), locate_name(cfg.encoder_decoder.decoder, cfg)]
+    return [locate(cfg)]
+
+
+def locate_name(name: str, cfg: ModelSection) -> Location:
+    """Resolve an alias, .gguf file, folder or Hub id and check local files exist."""
     path = _alias_path(name) if name in ALIASES else Path(name).expanduser()
     if cfg.gguf_file:
         if path.is_dir():
@@ -97,11 +110,27 @@ def check_hub_model(location: Location, cfg: ModelSection) -> None:
         raise HfkitError(f"model.name_or_path: cannot find {location.path!r} on the Hub ({_short(err)})") from None
 
 
+def is_encoder_decoder(cfg: ModelSection) -> bool:
+    """Does the recipe's model have an encoder and a decoder (T5, BART, bert2bert)? Reads the config only."""
+    if cfg.encoder_decoder:
+        return True
+    location = locate(cfg)
+    if location.kind == "gguf" or location.gguf_file:
+        return False  # GGUF checkpoints are decoder-only language models
+    from transformers import AutoConfig
+
+    return bool(_from_pretrained(AutoConfig, location.path, cfg).is_encoder_decoder)
+
+
 def load_tokenizer(path: str, cfg: ModelSection):
     """The tokenizer, with a pad token and right padding (generation pads left on its own)."""
     from transformers import AutoTokenizer
 
     tokenizer = _from_pretrained(AutoTokenizer, path, cfg)
+    if cfg.encoder_decoder:
+        # A BERT tokenizer has no BOS/EOS: the decoder starts at [CLS] and stops at [SEP].
+        tokenizer.bos_token = tokenizer.bos_token or tokenizer.cls_token
+        tokenizer.eos_token = tokenizer.eos_token or tokenizer.sep_token
     if tokenizer.pad_token is None:
         # Safe even though pad == eos: labels are built in preprocessing and padded by
         # position with -100, so the real EOS stays a training target.
@@ -119,9 +148,42 @@ def load_model(path: str, cfg: ModelSection, auto_class: str):
     return _from_pretrained(getattr(transformers, auto_class), path, cfg, dtype=dtype, use_safetensors=not cfg.allow_pickle)
 
 
+def load_base_model(cfg: ModelSection, auto_class: str, tokenizer):
+    """The recipe's pretrained model, before any fine-tuning."""
+    if cfg.encoder_decoder:
+        return build_encoder_decoder(cfg, tokenizer)
+    return load_model(materialize(cfg), cfg, auto_class)
+
+
+def build_encoder_decoder(cfg: ModelSection, tokenizer):
+    """bert2bert: warm-start an EncoderDecoderModel from two encoder checkpoints.
+
+    The decoder gets causal masks and fresh cross-attention; generation needs the start, pad and
+    end tokens on the config, taken from the (shared) tokenizer.
+    """
+    from transformers import EncoderDecoderModel
+
+    encoder = materialize_name(cfg.encoder_decoder.encoder, cfg)
+    decoder = materialize_name(cfg.encoder_decoder.decoder, cfg)
+    model = EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)
+    for config in (model.config, model.generation_config):
+        config.decoder_start_token_id = tokenizer.bos_token_id
+        config.pad_token_id = tokenizer.pad_token_id
+        config.eos_token_id = tokenizer.eos_token_id
+    model.config.vocab_size = model.config.decoder.vocab_size
+    return model
+
+
 def materialize(cfg: ModelSection) -> str:
-    """A path or Hub id `from_pretrained` can load; GGUF is converted (once) to a cached folder."""
-    location = locate(cfg)
+    """A path or Hub id `from_pretrained` can load (for bert2bert: the encoder's, for the tokenizer)."""
+    if cfg.encoder_decoder:
+        return materialize_name(cfg.encoder_decoder.encoder, cfg)
+    return materialize_name(cfg.name_or_path, cfg)
+
+
+def materialize_name(name: str, cfg: ModelSection) -> str:
+    """Like `materialize` for one name; GGUF is converted (once) to a cached safetensors folder."""
+    location = locate_name(name, cfg)
     if location.kind == "gguf":
         return str(gguf_to_folder(Path(location.path)))
     if location.kind == "hub" and location.gguf_file:
@@ -205,10 +267,11 @@ def merge_adapter(cfg: ModelSection, adapter_dir: Path, output_dir: Path, auto_c
     """Fold a LoRA adapter into its base model and save a plain transformers folder."""
     from peft import PeftModel
 
-    base = load_model(materialize(cfg), cfg, auto_class)
+    tokenizer = load_tokenizer(str(adapter_dir), cfg)
+    base = load_base_model(cfg, auto_class, tokenizer)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(output_dir)
-    load_tokenizer(str(adapter_dir), cfg).save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
 
 
 def _from_pretrained(cls, path: str, cfg: ModelSection, **kwargs):
@@ -217,11 +280,11 @@ def _from_pretrained(cls, path: str, cfg: ModelSection, **kwargs):
         return cls.from_pretrained(path, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code, **kwargs)
     except ValueError as err:
         if "trust_remote_code" in str(err):
-            raise HfkitError(f"model {cfg.name_or_path!r} needs custom code from its repository; read that code, then "
+            raise HfkitError(f"model {cfg.display_name!r} needs custom code from its repository; read that code, then "
                              "set model.trust_remote_code: true in the recipe to allow it") from None
         raise
     except OSError as err:
-        raise HfkitError(f"cannot load {cls.__name__} from {cfg.name_or_path!r}: {_short(err)}") from None
+        raise HfkitError(f"cannot load {cls.__name__} from {path!r}: {_short(err)}") from None
 
 
 def _alias_path(name: str) -> Path:

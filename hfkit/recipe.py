@@ -45,13 +45,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EncoderDecoderSection(_Section):
+    """Two encoder checkpoints warm-started into one EncoderDecoderModel (bert2bert)."""
+
+    encoder: str = Field(min_length=1)
+    decoder: str = Field(min_length=1)
+
+
 class ModelSection(_Section):
-    name_or_path: str = Field(min_length=1)
+    name_or_path: str | None = Field(None, min_length=1)
+    encoder_decoder: EncoderDecoderSection | None = None
     gguf_file: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     trust_remote_code: bool = False  # run code from the model's repository only when the recipe says so
     allow_pickle: bool = False  # load pickled .bin weights (they can run code); safetensors otherwise
     revision: str | None = None
+
+    @model_validator(mode="after")
+    def _one_checkpoint(self) -> ModelSection:
+        if (self.name_or_path is None) == (self.encoder_decoder is None):
+            raise ValueError("set exactly one of model.name_or_path and model.encoder_decoder: {encoder, decoder}")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        if self.encoder_decoder:
+            return f"{self.encoder_decoder.encoder}+{self.encoder_decoder.decoder}"
+        return self.name_or_path
 
 
 class CleanSection(_Section):
@@ -84,9 +104,17 @@ class DataSection(_Section):
     max_eval_samples: PositiveInt | None = None
     validation_fraction: float = Field(0.05, gt=0, lt=1)  # held out when there is no validation split
     num_proc: PositiveInt | None = None
-    max_length: PositiveInt = 512  # prompt + completion tokens, longer examples are truncated
+    max_length: PositiveInt = 512  # decoder-only: prompt + target tokens, longer examples are truncated
     block_size: PositiveInt | None = None  # format: text packs tokens into blocks of this size
-    chat_template: bool = False  # prompt_completion: wrap the prompt as a user turn
+    # Wrap the prompt as a user turn of the tokenizer's chat template. Unset: off for the
+    # generation task's prompt_completion, on for translation/summarization when the tokenizer has one.
+    chat_template: bool | None = None
+    prompt_template: str | None = None  # decoder-only translation/summarization, e.g. "Summarize:\n{source}"
+    source_lang: str | None = None  # translation: keys of the WMT layout, e.g. en
+    target_lang: str | None = None
+    source_prefix: str = ""  # encoder-decoder input prefix, e.g. T5's "translate English to Romanian: "
+    max_source_length: PositiveInt = 1024  # encoder-decoder
+    max_target_length: PositiveInt = 128  # encoder-decoder
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSection:
@@ -125,7 +153,8 @@ class GenerationSection(_Section):
 
 
 class EvalSection(_Section):
-    metrics: list[str] | None = None  # None: the task's default metrics
+    metrics: list[str] | None = None  # None: the task's default metrics; "org/name" loads a Hub metric
+    metric_args: dict[str, dict[str, Any]] = Field(default_factory=dict)  # e.g. {sacrebleu: {tokenize: intl}}
     baseline: bool = False  # also score the untuned model before training
     split: Literal["validation", "test"] = "validation"
 
@@ -176,6 +205,11 @@ TRAINING_RENAMED = {
     "save_safetensors": "weights are always saved as safetensors (removed in transformers 5)",
     "use_mps_device": "removed in transformers 5; the device is chosen automatically",
     "include_tokens_per_second": "removed in transformers 5",
+    # hfkit always generates at evaluation, with the recipe's generation section:
+    "predict_with_generate": "hfkit always generates at evaluation; remove it",
+    "generation_max_length": "use generation.max_new_tokens",
+    "generation_num_beams": "use generation.num_beams",
+    "generation_config": "use the generation section",
 }
 
 _PATH_KEYS = ("train_file", "validation_file", "test_file")
@@ -320,8 +354,14 @@ def _check_task(recipe: Recipe, where: str) -> None:
     if fmt is not None and fmt not in task.formats:
         problems.append(f"data.format: {fmt!r} is not a format of task {task.name!r}; expected one of {', '.join(task.formats)}")
     for name in recipe.eval.metrics or []:
-        if name not in metrics.names():
-            problems.append(f"eval.metrics: unknown metric {name!r}{_suggest_value(name, metrics.names())}")
+        if not metrics.is_known(name):
+            problems.append(f"eval.metrics: unknown metric {name!r}{_suggest_value(name, metrics.names())} "
+                            "(or a Hub metric id like 'org/name')")
+    for name in recipe.eval.metric_args:
+        if name not in (recipe.eval.metrics or task.default_metrics(fmt or task.formats[0])):
+            problems.append(f"eval.metric_args: {name!r} is not one of the recipe's metrics")
+    if task.needs_languages and not (recipe.data.source_lang and recipe.data.target_lang):
+        problems.append("data.source_lang / data.target_lang: translation needs both, e.g. en and ro")
     problems += training_key_problems(recipe.training, task.training_args_class())
     if problems:
         raise HfkitError(_bad_recipe(where, problems))

@@ -30,6 +30,7 @@ os.umask(_UMASK)
 RECIPE = "recipe.yaml"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.jsonl"
+PARTIAL_PREDICTIONS = "predictions.partial.jsonl"  # streamed while generating, removed once the ordered file is written
 ENV = "env.json"
 ADAPTER = "adapter"
 MODEL = "model"

@@ -41,12 +41,11 @@ def prepare(recipe: Recipe, tokenizer_path: str, with_train: bool) -> Prepared:
     """Load the tokenizer and data, clean it and tokenize what the job needs."""
     from accelerate import PartialState
 
-    task = tasks.get(recipe.task)
+    task = tasks.for_recipe(recipe)
     fmt = task.format_of(recipe)
     tokenizer = models.load_tokenizer(tokenizer_path, recipe.model)
-    seed = recipe.training.get("seed", 42)
     with PartialState().main_process_first():  # build the datasets caches once, then reuse them on other ranks
-        splits, cleaning = data.load_splits(recipe.data, task.fields(fmt), task.text_fields(fmt), seed)
+        splits, cleaning = load_data(recipe, task, fmt)
         eval_split = recipe.eval.split
         if eval_split not in splits:
             raise HfkitError(f"eval.split: there is no {eval_split} split; set data.{eval_split}_file "
@@ -58,6 +57,13 @@ def prepare(recipe: Recipe, tokenizer_path: str, with_train: bool) -> Prepared:
     eval_inputs = task.generation_inputs(splits[eval_split], tokenizer, recipe, fmt)
     metric_names = recipe.eval.metrics if recipe.eval.metrics is not None else task.default_metrics(fmt)
     return Prepared(task, fmt, tokenizer, splits, cleaning, train_dataset, eval_dataset, eval_inputs, metric_names)
+
+
+def load_data(recipe: Recipe, task: Task, fmt: str):
+    """The recipe's cleaned splits in the task's fields, and the cleaning counts."""
+    convert = (lambda ds: task.convert(ds, recipe, fmt)) if task.convert else None
+    return data.load_splits(recipe.data, task.fields(fmt), task.text_fields(fmt), seed=recipe.training.get("seed", 42),
+                            convert=convert)
 
 
 def training_arguments(recipe: Recipe, task: Task, output_dir: Path):
@@ -74,7 +80,7 @@ def make_trainer(recipe: Recipe, prepared: Prepared, model, output_dir: Path):
         args=training_arguments(recipe, prepared.task, output_dir),
         train_dataset=prepared.train_dataset,
         eval_dataset=prepared.eval_dataset,
-        data_collator=prepared.task.collator(prepared.tokenizer),
+        data_collator=prepared.task.collator(prepared.tokenizer, model),
         processing_class=prepared.tokenizer,
     )
 
@@ -92,7 +98,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     model_path = _materialize(recipe)
     prepared = prepare(recipe, model_path, with_train=True)
     _print_cleaning(prepared.cleaning)
-    model = models.load_model(model_path, recipe.model, prepared.task.auto_model)
+    model = models.load_base_model(recipe.model, prepared.task.auto_model, prepared.tokenizer)
     method = recipe.peft.method
     if method == "lora":
         model = models.add_lora(model, recipe.peft, prepared.task.peft_task_type)
@@ -103,24 +109,27 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     baseline = None
     if recipe.eval.baseline:
         console.print("Scoring the untuned model (eval.baseline: true)")
-        baseline, _ = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
-                            prepared.eval_dataset)
+        baseline = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
+                         prepared.eval_dataset)
     started = time.perf_counter()
     result = trainer.train()
     train_seconds = time.perf_counter() - started
-    final, predictions = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
-                               prepared.eval_dataset)
+    partial = run_dir / runs.PARTIAL_PREDICTIONS if is_main else None
+    final = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
+                  prepared.eval_dataset, stream_to=partial)
 
     if trainer.is_world_process_zero():
         weights_dir = run_dir / (runs.ADAPTER if method == "lora" else runs.MODEL)
         trainer.save_model(str(weights_dir))  # a PeftModel saves only its adapter
         prepared.tokenizer.save_pretrained(str(weights_dir))
-        runs.write_jsonl(run_dir / runs.PREDICTIONS, predictions)
+        runs.write_jsonl(run_dir / runs.PREDICTIONS, final.predictions)
+        partial.unlink(missing_ok=True)
         runs.write_json(run_dir / runs.METRICS, {
             **_describe(recipe, prepared),
             "method": method,
-            "baseline": baseline,
-            "final": final,
+            "baseline": baseline.metrics if baseline else None,
+            "final": final.metrics,
+            "details": {"baseline": baseline.details if baseline else None, "final": final.details},
             "train": {
                 "runtime_s": round(train_seconds, 2),
                 "samples_per_second": result.metrics.get("train_samples_per_second"),
@@ -162,24 +171,32 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False, command
     if weights is not None and weights.name == runs.MODEL:
         model = models.load_model(str(weights), recipe.model, prepared.task.auto_model)
     else:
-        model = models.load_model(base_path, recipe.model, prepared.task.auto_model)
+        model = models.load_base_model(recipe.model, prepared.task.auto_model, prepared.tokenizer)
         if weights is not None:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(weights))
     trainer = make_trainer(recipe, prepared, model, out_dir)
-    scores, predictions = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
-                                prepared.eval_dataset)
-    if trainer.is_world_process_zero():
+    is_main = trainer.is_world_process_zero()
+    if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / runs.PARTIAL_PREDICTIONS if is_main else None
+    scores = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
+                   prepared.eval_dataset, stream_to=partial)
+    if is_main:
         if weights is None:
             runs.write_text(out_dir / runs.RECIPE, recipe.to_yaml())
-        runs.write_jsonl(out_dir / runs.PREDICTIONS, predictions)
-        finished = {"final": scores} if weights is not None else {"baseline": scores, "final": None}
-        runs.write_json(out_dir / runs.METRICS, {**_describe(recipe, prepared), **finished,
-                                                 "peak_memory_mb": runs.peak_memory_mb()})
+        runs.write_jsonl(out_dir / runs.PREDICTIONS, scores.predictions)
+        partial.unlink(missing_ok=True)
+        # A recipe's untrained model is a baseline; a finished run's model is a final result.
+        stage = "final" if weights is not None else "baseline"
+        runs.write_json(out_dir / runs.METRICS, {
+            **_describe(recipe, prepared), "baseline": None, "final": None, stage: scores.metrics,
+            "details": {stage: scores.details}, "peak_memory_mb": runs.peak_memory_mb(),
+        })
         runs.write_json(out_dir / runs.ENV, _env(trainer, command))
-        console.print(results_table(finished.get("baseline"), finished["final"], title=f"{target}: {recipe.eval.split}"))
+        tables = {"baseline": None, "final": None, stage: scores}
+        console.print(results_table(tables["baseline"], tables["final"], title=f"{target}: {recipe.eval.split}"))
         console.print(f"Scores written to: {out_dir}")
     return out_dir
 
@@ -189,7 +206,7 @@ def _describe(recipe: Recipe, prepared: Prepared) -> dict[str, Any]:
     return {
         "task": recipe.task,
         "format": prepared.fmt,
-        "model": recipe.model.name_or_path,
+        "model": recipe.model.display_name,
         "dataset": recipe.data.dataset or Path(first_file).name,
         "eval_split": recipe.eval.split,
         "eval_examples": len(prepared.splits[recipe.eval.split]),

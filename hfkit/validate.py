@@ -9,31 +9,33 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hfkit import data, models, tasks
+from hfkit import models, tasks
 from hfkit.errors import HfkitError
 from hfkit.recipe import load_recipe
-from hfkit.train import training_arguments
+from hfkit.train import load_data, training_arguments
 
 
 def validate(recipe_path: str, overrides: list[str], skip_hub: bool = False, overwrite: bool = False) -> list[str]:
     """Run every check; return what was checked, one line each. Raises HfkitError on the first problem."""
+    import datasets
+
+    datasets.disable_progress_bars()  # the summary lines are the output here
     recipe = load_recipe(recipe_path, overrides)
     task = tasks.get(recipe.task)
     fmt = task.format_of(recipe)
     done = [f"schema: task {recipe.task}, format {fmt}, peft {recipe.peft.method}"]
 
-    location = models.locate(recipe.model)
-    if location.kind == "hub" and not skip_hub:
-        models.check_hub_model(location, recipe.model)
-        done.append(f"model: {location.path} found on the Hub or in its cache")
-    else:
-        done.append(f"model: {location.kind} {location.path}" + (" (Hub not checked)" if location.kind == "hub" else ""))
+    for location in models.locate_all(recipe.model):
+        if location.kind == "hub" and not skip_hub:
+            models.check_hub_model(location, recipe.model)
+            done.append(f"model: {location.path} found on the Hub or in its cache")
+        else:
+            done.append(f"model: {location.kind} {location.path}" + (" (Hub not checked)" if location.kind == "hub" else ""))
 
     if recipe.data.dataset and skip_hub:
         done.append(f"data: Hub dataset {recipe.data.dataset} (not checked)")
     else:
-        splits, _ = data.load_splits(recipe.data, task.fields(fmt), task.text_fields(fmt),
-                                     seed=recipe.training.get("seed", 42))
+        splits, _ = load_data(recipe, task, fmt)
         sizes = ", ".join(f"{name} {len(ds)}" for name, ds in splits.items())
         done.append(f"data: columns {', '.join(task.fields(fmt))} present; after cleaning: {sizes}")
         if recipe.eval.split not in splits:

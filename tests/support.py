@@ -19,18 +19,20 @@ CORPUS = [
 ]
 
 
-def make_tokenizer(chat_template: bool = True):
-    """A byte-level BPE tokenizer with <unk>, <s>, </s> and no pad token (hfkit must add one)."""
+def make_tokenizer(chat_template: bool = True, pad: bool = False):
+    """A byte-level BPE tokenizer with <unk>, <s>, </s> and, unless `pad`, no pad token (hfkit must add one)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE(unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<s>", "</s>"],
+    specials = ["<unk>", "<s>", "</s>"] + (["<pad>"] if pad else [])
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     backend.train_from_iterator(CORPUS * 20, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        **({"pad_token": "<pad>"} if pad else {}))
     tokenizer.model_max_length = 256
     if chat_template:
         tokenizer.chat_template = CHAT_TEMPLATE
@@ -50,6 +52,29 @@ def make_tiny_llama(folder: Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_tiny_seq2seq(folder: Path, kind: str, seed: int = 0) -> Path:
+    """Save a randomly initialised one-layer T5 or BART (hidden 32) with its tokenizer into `folder`."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration, T5Config, T5ForConditionalGeneration
+
+    tokenizer = make_tokenizer(chat_template=False, pad=True)
+    ids = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+    torch.manual_seed(seed)
+    if kind == "t5":
+        config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1,
+                          num_heads=2, decoder_start_token_id=tokenizer.pad_token_id, **ids)
+        model = T5ForConditionalGeneration(config)
+    else:
+        config = BartConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
+                            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                            decoder_ffn_dim=64, max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
+                            decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=None, **ids)
+        model = BartForConditionalGeneration(config)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

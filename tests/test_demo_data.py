@@ -1,18 +1,28 @@
-"""The demo data is what its deterministic script writes."""
+"""The demo data is exactly what its deterministic scripts write."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "recipes" / "generation" / "data"
+import pytest
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+SCRIPTS = {
+    "generation/data/make_dates.py": ("dates_train.jsonl", "dates_validation.jsonl"),
+    "translation/data/make_pairs.py": ("en_fr_train.jsonl", "en_fr_validation.jsonl"),
+    "summarization/data/make_briefs.py": ("briefs_train.jsonl", "briefs_validation.jsonl"),
+}
 
 
-def test_make_dates_reproduces_the_committed_files(tmp_path):
-    script = tmp_path / "make_dates.py"
-    script.write_text((DATA / "make_dates.py").read_text())
-    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
-    for name in ("dates_train.jsonl", "dates_validation.jsonl"):
-        assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes()
-    train = {line for line in (DATA / "dates_train.jsonl").read_text().splitlines()}
-    validation = {line for line in (DATA / "dates_validation.jsonl").read_text().splitlines()}
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_script_reproduces_the_committed_files(script, tmp_path):
+    shutil.copy(RECIPES / script, tmp_path)
+    subprocess.run([sys.executable, str(tmp_path / Path(script).name)], check=True, capture_output=True)
+    train_name, validation_name = SCRIPTS[script]
+    folder = (RECIPES / script).parent
+    for name in (train_name, validation_name):
+        assert (tmp_path / name).read_bytes() == (folder / name).read_bytes()
+    train = set((folder / train_name).read_text(encoding="utf-8").splitlines())
+    validation = set((folder / validation_name).read_text(encoding="utf-8").splitlines())
     assert len(train) == 400 and len(validation) == 60 and not train & validation

@@ -31,3 +31,18 @@ def test_sampling_is_seeded(tiny_llama):
     settings = GenerationSection(max_new_tokens=6, do_sample=True, top_k=50, top_p=0.95, temperature=1.5)
     first = generate(model, tokenizer, prompts, settings, batch_size=3, seed=7)
     assert first == generate(model, tokenizer, prompts, settings, batch_size=3, seed=7)
+
+
+def test_token_budget_batches_never_exceed_the_first_batch():
+    from hfkit.generation import token_budget_batches
+
+    lengths = [50, 40, 10, 10, 5, 5, 5, 5, 5, 5, 5, 5]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches = token_budget_batches(order, lengths, batch_size=2, new_tokens=10)
+    assert batches[0] == [0, 1]  # the first batch holds batch_size prompts
+    budget = 2 * (50 + 10)
+    for batch in batches:
+        assert len(batch) * (lengths[batch[0]] + 10) <= budget or len(batch) == 1
+    assert [i for batch in batches for i in batch] == order  # every prompt once, in order
+    assert max(len(b) for b in batches) > 2  # short prompts share a pass
+    assert token_budget_batches([], [], 4, 10) == []

@@ -2,7 +2,8 @@
 
 `evaluate.load("sacrebleu")` fetches its script from the Hub at run time; `evaluate.load(<folder>)`
 does not. So each metric here is a folder `<name>/<name>.py` holding an `evaluate.Metric` with the
-same inputs, keys and scales as the Hub module of that name.
+same inputs, keys and scales as the Hub module of that name. A name with a slash ("org/metric")
+is a Hub metric, loaded with `evaluate.load` when online.
 """
 
 from __future__ import annotations
@@ -16,22 +17,51 @@ _HERE = Path(__file__).parent
 
 
 def names() -> list[str]:
+    """hfkit's own metrics."""
     return sorted(d.name for d in _HERE.iterdir() if (d / f"{d.name}.py").is_file())
 
 
+def is_known(name: str) -> bool:
+    return name in names() or "/" in name
+
+
 def load(name: str):
-    """The `evaluate` module for `name`, loaded from hfkit's own folder (no network)."""
+    """The `evaluate` module for `name`: hfkit's own (no network), or a Hub metric id when online."""
     import evaluate
 
-    if name not in names():
-        raise HfkitError(f"unknown metric {name!r}; hfkit has: {', '.join(names())}")
-    return evaluate.load(str(_HERE / name))
+    if name in names():
+        return evaluate.load(str(_HERE / name))
+    if "/" not in name:
+        raise HfkitError(f"unknown metric {name!r}; hfkit has: {', '.join(names())} (or give a Hub id 'org/name')")
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise HfkitError(f"metric {name!r} comes from the Hub and HF_HUB_OFFLINE=1; use one of hfkit's "
+                         f"({', '.join(names())}) or run online once")
+    try:
+        return evaluate.load(name)
+    except Exception as err:  # evaluate raises FileNotFoundError, ConnectionError, ...
+        raise HfkitError(f"cannot load Hub metric {name!r}: {str(err).splitlines()[0]}") from None
 
 
-def compute(metric_names: list[str], predictions: list, references: list) -> dict[str, Any]:
-    """Run each metric and merge the results into one flat dict."""
-    results: dict[str, Any] = {}
+def compute(metric_names: list[str], predictions: list, references: list,
+            metric_args: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """Run each metric; return (scores, details).
+
+    Scores are the headline numbers: a module's `score` under the metric's name (sacrebleu, chrf,
+    ter) and keys that already carry the name (exact_match, rouge1). Everything else a module
+    returns (brevity penalty, settings, the sacrebleu signature) goes to details, prefixed.
+    """
+    scores: dict[str, float] = {}
+    details: dict[str, Any] = {}
     for name in metric_names:
-        for key, value in load(name).compute(predictions=predictions, references=references).items():
-            results[key if key.startswith(name) else f"{name}_{key}"] = value
-    return results
+        short = name.split("/")[-1]
+        output = load(name).compute(predictions=predictions, references=references, **(metric_args or {}).get(name, {}))
+        for key, value in output.items():
+            if key == "score":
+                scores[short] = value
+            elif key.startswith(short) and isinstance(value, (int, float)):
+                scores[key] = value
+            else:
+                details[f"{short}_{key}"] = value
+    return scores, details

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 _MODULES = {
     "generation": "hfkit.tasks.causal_lm",
+    "translation": "hfkit.tasks.text2text",
+    "summarization": "hfkit.tasks.text2text",
 }
 
 
@@ -34,10 +36,13 @@ class Task:
     auto_model: str  # transformers Auto class for the model
     peft_task_type: str  # peft TaskType name
     preprocess: Callable[..., Any]  # (dataset, tokenizer, recipe, fmt) -> tokenized dataset
-    collator: Callable[..., Any]  # (tokenizer) -> data collator
+    collator: Callable[..., Any]  # (tokenizer, model) -> data collator
     generation_inputs: Callable[..., GenerationInputs | None]  # (dataset, tokenizer, recipe, fmt)
     training_args_class: Callable[[], type]  # the TrainingArguments class (imported lazily)
     trainer_class: Callable[[], type]
+    convert: Callable[..., Any] | None = None  # (dataset, recipe, fmt) -> dataset with text_fields, before cleaning
+    for_model: Callable[..., Task] | None = None  # (recipe) -> the variant for the recipe's model family
+    needs_languages: bool = False  # data.source_lang / target_lang are required
 
     def format_of(self, recipe) -> str:
         return recipe.data.format or self.formats[0]
@@ -48,4 +53,12 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Task:
-    return importlib.import_module(_MODULES[name]).TASK
+    """The registered task: formats, fields, default metrics, the TrainingArguments class."""
+    module = importlib.import_module(_MODULES[name])
+    return module.TASKS[name] if hasattr(module, "TASKS") else module.TASK
+
+
+def for_recipe(recipe) -> Task:
+    """The task as it runs for this recipe's model (text-to-text tasks differ by model family)."""
+    task = get(recipe.task)
+    return task.for_model(recipe) if task.for_model else task

@@ -25,28 +25,43 @@ def preprocess(ds, tokenizer, recipe, fmt: str):
     """Tokenise one split for training or loss evaluation (input_ids, attention_mask, labels)."""
     data = recipe.data
     if fmt == "text":
-        block_size = data.block_size or min(1024, tokenizer.model_max_length)
-        key = cache_key(ds, tokenizer, PREPROCESS_VERSION, fmt, block_size)
-        docs = ds.map(_tokenize_documents, batched=True, remove_columns=ds.column_names, num_proc=data.num_proc,
-                      fn_kwargs={"tokenizer": tokenizer}, new_fingerprint=key + "-docs", desc="tokenise")
-        return docs.map(_pack, batched=True, num_proc=data.num_proc, fn_kwargs={"block_size": block_size},
-                        new_fingerprint=key + "-pack", desc=f"pack into blocks of {block_size}")
-    key = cache_key(ds, tokenizer, PREPROCESS_VERSION, fmt, data.max_length, data.chat_template)
-    tokenized = ds.map(_encode_pairs, batched=True, remove_columns=ds.column_names, num_proc=data.num_proc,
-                       fn_kwargs={"tokenizer": tokenizer, "fmt": fmt, "chat_template": data.chat_template,
-                                  "max_length": data.max_length},
-                       new_fingerprint=key, desc="tokenise")
-    return drop_examples_without_target(tokenized, data.max_length)
+        return pack_text(ds, tokenizer, data.block_size or min(1024, tokenizer.model_max_length), data.num_proc)
+    return tokenize_pairs(ds, tokenizer, fmt, bool(data.chat_template), data.max_length, data.num_proc)
 
 
 def generation_inputs(ds, tokenizer, recipe, fmt: str) -> GenerationInputs | None:
     """Prompts to generate from and references to score; raw text has nothing to generate."""
     if fmt == "text":
         return None
-    prompts, targets = render_pairs(ds[:len(ds)], tokenizer, fmt, recipe.data.chat_template)
-    prompt_ids = _encode_prompts(prompts, tokenizer, templated=fmt == "messages" or recipe.data.chat_template)
-    sources = ds["prompt"] if fmt == "prompt_completion" else prompts
-    return GenerationInputs(prompts=prompt_ids, references=[t.strip() for t in targets], sources=list(sources))
+    sources = ds["prompt"] if fmt == "prompt_completion" else None
+    return pair_generation_inputs(ds, tokenizer, fmt, bool(recipe.data.chat_template), sources)
+
+
+def pack_text(ds, tokenizer, block_size: int, num_proc: int | None):
+    """Tokenise documents, EOS after each, concatenate and cut into `block_size` blocks."""
+    key = cache_key(ds, tokenizer, PREPROCESS_VERSION, "text", block_size)
+    docs = ds.map(_tokenize_documents, batched=True, remove_columns=ds.column_names, num_proc=num_proc,
+                  fn_kwargs={"tokenizer": tokenizer}, new_fingerprint=key + "-docs", desc="tokenise")
+    return docs.map(_pack, batched=True, num_proc=num_proc, fn_kwargs={"block_size": block_size},
+                    new_fingerprint=key + "-pack", desc=f"pack into blocks of {block_size}")
+
+
+def tokenize_pairs(ds, tokenizer, fmt: str, chat_template: bool, max_length: int, num_proc: int | None):
+    """prompt_completion or messages rows -> input_ids/labels with the prompt masked and EOS appended."""
+    key = cache_key(ds, tokenizer, PREPROCESS_VERSION, fmt, max_length, chat_template)
+    tokenized = ds.map(_encode_pairs, batched=True, remove_columns=ds.column_names, num_proc=num_proc,
+                       fn_kwargs={"tokenizer": tokenizer, "fmt": fmt, "chat_template": chat_template,
+                                  "max_length": max_length},
+                       new_fingerprint=key, desc="tokenise")
+    return drop_examples_without_target(tokenized, max_length)
+
+
+def pair_generation_inputs(ds, tokenizer, fmt: str, chat_template: bool, sources=None) -> GenerationInputs:
+    """Prompt token ids and target texts of prompt_completion/messages rows; `sources` label the rows."""
+    prompts, targets = render_pairs(ds[:len(ds)], tokenizer, fmt, chat_template)
+    prompt_ids = _encode_prompts(prompts, tokenizer, templated=fmt == "messages" or chat_template)
+    return GenerationInputs(prompts=prompt_ids, references=[t.strip() for t in targets],
+                            sources=list(sources if sources is not None else prompts))
 
 
 def render_pairs(batch: dict, tokenizer, fmt: str, chat_template: bool) -> tuple[list[str], list[str]]:
@@ -105,7 +120,7 @@ def _pack(batch: dict, block_size: int) -> dict:
     return {"input_ids": blocks, "attention_mask": [[1] * block_size for _ in blocks], "labels": [list(b) for b in blocks]}
 
 
-def collator(tokenizer):
+def collator(tokenizer, model=None):
     from transformers import DataCollatorForSeq2Seq
 
     # Despite its name, this is the collator that pads labels by position with -100; a

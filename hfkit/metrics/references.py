@@ -1,0 +1,15 @@
+"""Reference handling shared by the sacrebleu-based metric modules."""
+
+
+def reference_streams(references: list) -> list[list[str]]:
+    """sacrebleu wants one stream per reference position, each as long as the predictions.
+
+    `references` holds one string, or one list of strings, per prediction; every list must be
+    as long as the others (sacrebleu's rule).
+    """
+    if references and isinstance(references[0], str):
+        references = [[ref] for ref in references]
+    per_prediction = len(references[0]) if references else 1
+    if any(len(refs) != per_prediction for refs in references):
+        raise ValueError("sacrebleu metrics need the same number of references for every prediction")
+    return [[refs[i] for refs in references] for i in range(per_prediction)]

@@ -1,0 +1,51 @@
+"""BLEU through sacrebleu, with the keys and 0-100 scale of the Hub's `sacrebleu` module plus the signature."""
+
+import datasets
+import evaluate
+import sacrebleu
+
+from hfkit.metrics.references import reference_streams
+
+_DESCRIPTION = "Corpus BLEU as computed by sacrebleu.corpus_bleu; `signature` says how (tokenizer, smoothing, version)."
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions: list of detokenized hypotheses.
+    references: list of references per prediction (a string, or a list with the same count for every prediction).
+    smooth_method: 'exp' (default), 'floor', 'add-k' or 'none'.
+    smooth_value: for 'floor' and 'add-k'.
+    tokenize: '13a' (default), 'intl', 'zh', 'char', 'none', ...
+    lowercase, force, use_effective_order: as in sacrebleu.
+Returns:
+    score, counts, totals, precisions, bp, sys_len, ref_len, signature.
+"""
+
+
+
+class Sacrebleu(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="Post, 2018. A Call for Clarity in Reporting BLEU Scores.",
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features({"predictions": datasets.Value("string"),
+                                   "references": datasets.Sequence(datasets.Value("string"))}),
+                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            ],
+        )
+
+    def _compute(self, predictions, references, smooth_method="exp", smooth_value=None, force=False,
+                 lowercase=False, tokenize=None, use_effective_order=False):
+        bleu = sacrebleu.BLEU(lowercase=lowercase, force=force, tokenize=tokenize, smooth_method=smooth_method,
+                              smooth_value=smooth_value, effective_order=use_effective_order)
+        output = bleu.corpus_score(list(predictions), reference_streams(list(references)))
+        return {
+            "score": output.score,
+            "counts": output.counts,
+            "totals": output.totals,
+            "precisions": output.precisions,
+            "bp": output.bp,
+            "sys_len": output.sys_len,
+            "ref_len": output.ref_len,
+            "signature": str(bleu.get_signature()),
+        }

@@ -1,0 +1,40 @@
+"""Translation Edit Rate through sacrebleu, with the keys and 0-100 scale of the Hub's `ter` module."""
+
+import datasets
+import evaluate
+import sacrebleu
+
+from hfkit.metrics.references import reference_streams
+
+_DESCRIPTION = "Corpus TER as computed by sacrebleu.corpus_ter (lower is better)."
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions: list of hypotheses.
+    references: list of references per prediction (a string, or a list with the same count for every prediction).
+    normalized, ignore_punct, support_zh_ja_chars, case_sensitive: as in sacrebleu.
+Returns:
+    score, num_edits, ref_length, signature.
+"""
+
+
+
+class Ter(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="Snover et al., 2006. A Study of Translation Edit Rate with Targeted Human Annotation.",
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features({"predictions": datasets.Value("string"),
+                                   "references": datasets.Sequence(datasets.Value("string"))}),
+                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            ],
+        )
+
+    def _compute(self, predictions, references, normalized=False, ignore_punct=False, support_zh_ja_chars=False,
+                 case_sensitive=False):
+        ter = sacrebleu.TER(normalized=normalized, no_punct=ignore_punct, asian_support=support_zh_ja_chars,
+                            case_sensitive=case_sensitive)
+        output = ter.corpus_score(list(predictions), reference_streams(list(references)))
+        return {"score": output.score, "num_edits": output.num_edits, "ref_length": output.ref_length,
+                "signature": str(ter.get_signature())}

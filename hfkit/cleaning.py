@@ -32,8 +32,13 @@ def example_text(example: dict[str, Any], fields: tuple[str, ...]) -> str:
 
 
 def clean_split(ds: Dataset, fields: tuple[str, ...], cfg: CleanSection, split: str,
-                num_proc: int | None = None) -> tuple[Dataset, list[dict[str, Any]]]:
-    """Run the enabled cleaning steps in order; return the dataset and per-step counts."""
+                num_proc: int | None = None, normalize_fields: tuple[str, ...] | None = None
+                ) -> tuple[Dataset, list[dict[str, Any]]]:
+    """Run the enabled cleaning steps in order; return the dataset and per-step counts.
+
+    Filters and dedup look at `fields`; normalisation rewrites `normalize_fields` (default: the
+    same), so a task can protect text that offsets point into (a QA context).
+    """
     steps = [{"step": "loaded", "rows": len(ds)}]
     if len(ds) == 0:
         raise HfkitError(f"data: the {split} split has no rows; check the file")
@@ -48,7 +53,8 @@ def clean_split(ds: Dataset, fields: tuple[str, ...], cfg: CleanSection, split: 
 
     if cfg.normalize_unicode or cfg.normalize_whitespace:
         ds = ds.map(_normalize_batch, batched=True, num_proc=num_proc, desc=f"normalise {split}",
-                    fn_kwargs={"fields": fields, "unicode": cfg.normalize_unicode, "whitespace": cfg.normalize_whitespace})
+                    fn_kwargs={"fields": fields if normalize_fields is None else normalize_fields,
+                               "unicode": cfg.normalize_unicode, "whitespace": cfg.normalize_whitespace})
         steps.append({"step": "normalize", "removed": 0, "rows": len(ds)})
     if cfg.drop_empty:
         ds = record("drop_empty", ds.filter(_has_no_empty_field, fn_kwargs={"fields": fields}, num_proc=num_proc,

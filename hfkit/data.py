@@ -24,21 +24,24 @@ SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "
 
 def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[str, ...], seed: int,
                 splits: tuple[str, ...] = ("train", "validation", "test"),
-                convert: Callable[[Dataset], Dataset] | None = None) -> tuple[DatasetDict, dict[str, Any]]:
+                convert: Callable[[Dataset], Dataset] | None = None, optional: tuple[str, ...] = (),
+                normalize_fields: tuple[str, ...] | None = None) -> tuple[DatasetDict, dict[str, Any]]:
     """Load, map columns, clean, hold out a validation split if needed, decontaminate, cap sizes.
 
-    `fields` are the columns the task reads; `convert` (the task's) turns them into `text_fields`,
-    the columns cleaning normalises and compares. Returns the splits and the cleaning counts.
+    `fields` are the columns the task reads (`optional` ones are kept when present); `convert`
+    (the task's) turns them into `text_fields`, the columns cleaning filters and deduplicates on,
+    of which it may rewrite `normalize_fields` (all by default). Returns the splits and the counts.
     """
     raw = load_raw(cfg, splits)
     report: dict[str, Any] = {}
     cleaned = {}
     for split, ds in raw.items():
-        ds = select_fields(ds, cfg.columns, fields, source=_describe(cfg, split))
+        ds = select_fields(ds, cfg.columns, fields, source=_describe(cfg, split), optional=optional)
         if convert is not None:
             ds = convert(ds)
         ds = _text_as_strings(ds, text_fields)
-        cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc)
+        cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc,
+                                                    normalize_fields=normalize_fields)
 
     if "validation" in splits and "validation" not in cleaned and "train" in cleaned:
         held = cleaned["train"].train_test_split(test_size=cfg.validation_fraction, seed=seed)
@@ -119,16 +122,21 @@ def _json_records(path: str, version: tuple):
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError:
             records = json.loads(text)  # one JSON document spread over several lines
+    if isinstance(records, list) and len(records) == 1 and _is_squad(records[0]):
+        records = records[0]  # a SQuAD file written on one line
+    if _is_squad(records):
+        records = squad_records(records["data"])  # the official SQuAD layout: data -> paragraphs -> qas
     if isinstance(records, dict):
         raise HfkitError(f"{path}: holds one JSON object, not a list of examples; expected JSON Lines "
-                         "(one object per line) or a JSON array of objects")
+                         "(one object per line), a JSON array of objects, or SQuAD's {\"data\": [...]}")
     for number, record in enumerate(records, 1):
         if not isinstance(record, dict):
             raise HfkitError(f"{path}: example {number} is {type(record).__name__}, not a JSON object")
         yield record
 
 
-def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...], source: str) -> Dataset:
+def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...], source: str,
+                  optional: tuple[str, ...] = ()) -> Dataset:
     """Rename the file's columns to the task's fields (data.columns) and keep only those."""
     missing = [name for name in columns if name not in ds.column_names]
     if missing:
@@ -140,7 +148,29 @@ def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...],
             f"data: {source} has no {absent[0]!r} column (its columns are: {', '.join(ds.column_names)}); "
             f"map one with data.columns, e.g. {{your_column: {absent[0]}}}"
         )
-    return ds.select_columns(list(fields))
+    return ds.select_columns([*fields, *(name for name in optional if name in ds.column_names)])
+
+
+def _is_squad(document) -> bool:
+    articles = document.get("data") if isinstance(document, dict) else None
+    return isinstance(articles, list) and bool(articles) and isinstance(articles[0], dict) and "paragraphs" in articles[0]
+
+
+def squad_records(articles: list[dict]) -> list[dict]:
+    """Flatten SQuAD's nested JSON into one row per question, in the flat (Hub) layout."""
+    rows = []
+    for article in articles:
+        for paragraph in article.get("paragraphs", []):
+            for qa in paragraph.get("qas", []):
+                answers = qa.get("answers", [])
+                rows.append({
+                    "id": str(qa.get("id", len(rows))),
+                    "title": article.get("title", ""),
+                    "context": paragraph["context"],
+                    "question": qa["question"],
+                    "answers": {"text": [a["text"] for a in answers], "answer_start": [a["answer_start"] for a in answers]},
+                })
+    return rows
 
 
 def _csv_as_text(path: Path) -> dict[str, Any]:

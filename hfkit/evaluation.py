@@ -1,7 +1,7 @@
 """Scoring a model: loss/perplexity through `Trainer.evaluate`, then batched generation and metrics.
 
 Trainer does not generate for decoder-only models at eval time and hands `compute_metrics` logits,
-so hfkit generates itself and scores text.
+so hfkit generates itself and scores text. Extractive QA picks spans instead (its task's `predict`).
 """
 
 from __future__ import annotations
@@ -27,33 +27,45 @@ class Scores:
     predictions: list[dict] = field(default_factory=list)
 
 
-def score(trainer, tokenizer, recipe, metric_names: list[str], inputs: GenerationInputs | None,
-          tokenized_eval, stream_to: Path | None = None) -> Scores:
-    """Score the model in `trainer`: loss and perplexity, then generation and the metrics.
+def score(trainer, prepared, recipe, stream_to: Path | None = None) -> Scores:
+    """Score the model in `trainer` on the prepared eval split.
 
-    With `stream_to`, prediction rows are appended there batch by batch (with their index), so a
-    long evaluation that dies keeps what it generated; the caller writes the ordered file.
+    Generative tasks: loss and perplexity through `Trainer.evaluate`, then batched generation.
+    Tasks with their own `predict` (extractive QA) produce answers and loss in one pass. Then the
+    metrics. With `stream_to`, generated rows are appended there batch by batch (with their
+    index), so a long evaluation that dies keeps what it generated; the caller writes the ordered file.
     """
+    task, inputs = prepared.task, prepared.eval_inputs
     result = Scores()
-    if tokenized_eval is not None and len(tokenized_eval):
-        loss = trainer.evaluate(eval_dataset=tokenized_eval)["eval_loss"]
-        result.metrics["eval_loss"] = loss
-        result.metrics["perplexity"] = math.exp(min(loss, 50.0))  # capped: an untrained model can overflow
-    if inputs is None:
-        return result
-    batch_size = trainer.args.per_device_eval_batch_size
+    if task.predict is not None:
+        answers, loss = task.predict(trainer, prepared, recipe)
+        if loss is not None:
+            result.metrics["eval_loss"] = loss
+    else:
+        if prepared.eval_dataset is not None and len(prepared.eval_dataset):
+            loss = trainer.evaluate(eval_dataset=prepared.eval_dataset)["eval_loss"]
+            result.metrics["eval_loss"] = loss
+            result.metrics["perplexity"] = math.exp(min(loss, 50.0))  # capped: an untrained model can overflow
+        if inputs is None:
+            return result
+        answers = _generate(trainer, prepared.tokenizer, inputs, recipe, stream_to)
+    if prepared.metric_names:
+        predictions, references = (task.metric_inputs(answers, inputs, recipe) if task.metric_inputs
+                                   else (answers, inputs.references))
+        scores, result.details = metrics.compute(prepared.metric_names, predictions, references, recipe.eval.metric_args)
+        result.metrics.update(scores)
+    result.predictions = [_row(inputs, i, answer) for i, answer in enumerate(answers)]
+    return result
+
+
+def _generate(trainer, tokenizer, inputs: GenerationInputs, recipe, stream_to: Path | None) -> list[str]:
     with _stream(stream_to) as sink:
         def on_batch(indices: list[int], answers: list[str]) -> None:
             for i, answer in zip(indices, answers):
                 sink({"index": i, **_row(inputs, i, answer)})
 
-        predictions = generate(trainer.model, tokenizer, inputs.prompts, recipe.generation, batch_size,
-                               trainer.args.seed, on_batch=on_batch)
-    if metric_names:
-        scores, result.details = metrics.compute(metric_names, predictions, inputs.references, recipe.eval.metric_args)
-        result.metrics.update(scores)
-    result.predictions = [_row(inputs, i, answer) for i, answer in enumerate(predictions)]
-    return result
+        return generate(trainer.model, tokenizer, inputs.prompts, recipe.generation,
+                        trainer.args.per_device_eval_batch_size, trainer.args.seed, on_batch=on_batch)
 
 
 def _row(inputs: GenerationInputs, i: int, prediction: str) -> dict:
@@ -75,7 +87,8 @@ def _stream(path: Path | None):
 
 
 def results_table(baseline: Scores | None, final: Scores | None, title: str):
-    """A rich table: metric, baseline, final and the change; metric signatures as a caption."""
+    """A rich table (metric, baseline, final, change), followed by the metrics' signatures."""
+    from rich.console import Group
     from rich.table import Table
 
     table = Table(title=title)
@@ -89,9 +102,7 @@ def results_table(baseline: Scores | None, final: Scores | None, title: str):
         table.add_row(key, _fmt(before), _fmt(after), change)
     details = (final or baseline).details if (final or baseline) else {}
     signatures = [f"{key}: {value}" for key, value in details.items() if key.endswith("signature")]
-    if signatures:
-        table.caption = "\n".join(signatures)
-    return table
+    return Group(table, *signatures)
 
 
 def _is_number(value) -> bool:

@@ -30,6 +30,7 @@ ALIASES = {
 }
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+NEW_HEADS = {"QUESTION_ANS": ["qa_outputs"]}  # peft task type -> heads a pretrained encoder lacks
 PICKLED_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -229,6 +230,9 @@ def add_lora(model, peft_cfg: PeftSection, task_type: str):
     """Wrap `model` with LoRA adapters; a target list that matches nothing gets a clear error."""
     from peft import LoraConfig, get_peft_model
 
+    # A freshly initialised head (extractive QA's span scorer) is trained and saved in full,
+    # and kept out of the LoRA targets, which "all-linear" would otherwise include.
+    heads = NEW_HEADS.get(task_type, [])
     config = LoraConfig(
         task_type=task_type,
         r=peft_cfg.r,
@@ -236,6 +240,8 @@ def add_lora(model, peft_cfg: PeftSection, task_type: str):
         lora_dropout=peft_cfg.dropout,
         target_modules=peft_cfg.target_modules,
         use_dora=peft_cfg.use_dora,
+        modules_to_save=heads or None,
+        exclude_modules=heads or None,
     )
     try:
         return get_peft_model(model, config)

@@ -109,7 +109,8 @@ class DataSection(_Section):
     # Wrap the prompt as a user turn of the tokenizer's chat template. Unset: off for the
     # generation task's prompt_completion, on for translation/summarization when the tokenizer has one.
     chat_template: bool | None = None
-    prompt_template: str | None = None  # decoder-only translation/summarization, e.g. "Summarize:\n{source}"
+    # Generated-answer prompt: {source} for translation/summarization, {question} and {context} for qa
+    prompt_template: str | None = None
     source_lang: str | None = None  # translation: keys of the WMT layout, e.g. en
     target_lang: str | None = None
     source_prefix: str = ""  # encoder-decoder input prefix, e.g. T5's "translate English to Romanian: "
@@ -152,6 +153,25 @@ class GenerationSection(_Section):
     repetition_penalty: float | None = Field(None, gt=0)
 
 
+class QASection(_Section):
+    """Question answering: extractive spans (SQuAD) or generated answers."""
+
+    mode: Literal["extractive", "generative"] = "extractive"
+    version_2_with_negative: bool = False  # SQuAD v2: some questions have no answer in the context
+    max_seq_length: PositiveInt = 384  # extractive: question + context window, in tokens
+    doc_stride: PositiveInt = 128  # extractive: overlap between windows of a long context
+    n_best_size: PositiveInt = 20  # extractive: start/end candidates per window
+    max_answer_length: PositiveInt = 30  # extractive: longest answer span, in tokens
+    null_score_diff_threshold: float = 0.0  # v2: predict "no answer" when its score wins by more than this
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> QASection:
+        if self.doc_stride >= self.max_seq_length:
+            raise ValueError(f"qa.doc_stride ({self.doc_stride}) must be smaller than qa.max_seq_length "
+                             f"({self.max_seq_length})")
+        return self
+
+
 class EvalSection(_Section):
     metrics: list[str] | None = None  # None: the task's default metrics; "org/name" loads a Hub metric
     metric_args: dict[str, dict[str, Any]] = Field(default_factory=dict)  # e.g. {sacrebleu: {tokenize: intl}}
@@ -174,6 +194,7 @@ class Recipe(_Section):
     generation: GenerationSection = Field(default_factory=GenerationSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    qa: QASection = Field(default_factory=QASection)
 
     _path: Path | None = PrivateAttr(None)
 
@@ -358,7 +379,7 @@ def _check_task(recipe: Recipe, where: str) -> None:
             problems.append(f"eval.metrics: unknown metric {name!r}{_suggest_value(name, metrics.names())} "
                             "(or a Hub metric id like 'org/name')")
     for name in recipe.eval.metric_args:
-        if name not in (recipe.eval.metrics or task.default_metrics(fmt or task.formats[0])):
+        if name not in (recipe.eval.metrics or task.default_metrics(recipe)):
             problems.append(f"eval.metric_args: {name!r} is not one of the recipe's metrics")
     if task.needs_languages and not (recipe.data.source_lang and recipe.data.target_lang):
         problems.append("data.source_lang / data.target_lang: translation needs both, e.g. en and ro")

@@ -55,7 +55,7 @@ def prepare(recipe: Recipe, tokenizer_path: str, with_train: bool) -> Prepared:
         train_dataset = task.preprocess(splits["train"], tokenizer, recipe, fmt) if with_train else None
         eval_dataset = task.preprocess(splits[eval_split], tokenizer, recipe, fmt)
     eval_inputs = task.generation_inputs(splits[eval_split], tokenizer, recipe, fmt)
-    metric_names = recipe.eval.metrics if recipe.eval.metrics is not None else task.default_metrics(fmt)
+    metric_names = recipe.eval.metrics if recipe.eval.metrics is not None else task.default_metrics(recipe)
     return Prepared(task, fmt, tokenizer, splits, cleaning, train_dataset, eval_dataset, eval_inputs, metric_names)
 
 
@@ -63,7 +63,7 @@ def load_data(recipe: Recipe, task: Task, fmt: str):
     """The recipe's cleaned splits in the task's fields, and the cleaning counts."""
     convert = (lambda ds: task.convert(ds, recipe, fmt)) if task.convert else None
     return data.load_splits(recipe.data, task.fields(fmt), task.text_fields(fmt), seed=recipe.training.get("seed", 42),
-                            convert=convert)
+                            convert=convert, optional=task.optional_fields, normalize_fields=task.normalize_fields)
 
 
 def training_arguments(recipe: Recipe, task: Task, output_dir: Path):
@@ -109,14 +109,12 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     baseline = None
     if recipe.eval.baseline:
         console.print("Scoring the untuned model (eval.baseline: true)")
-        baseline = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
-                         prepared.eval_dataset)
+        baseline = score(trainer, prepared, recipe)
     started = time.perf_counter()
     result = trainer.train()
     train_seconds = time.perf_counter() - started
     partial = run_dir / runs.PARTIAL_PREDICTIONS if is_main else None
-    final = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
-                  prepared.eval_dataset, stream_to=partial)
+    final = score(trainer, prepared, recipe, stream_to=partial)
 
     if trainer.is_world_process_zero():
         weights_dir = run_dir / (runs.ADAPTER if method == "lora" else runs.MODEL)
@@ -181,8 +179,7 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False, command
     if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / runs.PARTIAL_PREDICTIONS if is_main else None
-    scores = score(trainer, prepared.tokenizer, recipe, prepared.metric_names, prepared.eval_inputs,
-                   prepared.eval_dataset, stream_to=partial)
+    scores = score(trainer, prepared, recipe, stream_to=partial)
     if is_main:
         if weights is None:
             runs.write_text(out_dir / runs.RECIPE, recipe.to_yaml())

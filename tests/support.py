@@ -79,6 +79,29 @@ def make_tiny_seq2seq(folder: Path, kind: str, seed: int = 0) -> Path:
     return folder
 
 
+def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """Save a randomly initialised 2-layer, hidden-32 BERT with a small WordPiece tokenizer into `folder`."""
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(CORPUS * 20 + [QA_CORPUS] * 20, vocab_size=300)
+    wordpiece.save_model(str(folder))
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertForQuestionAnswering(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+QA_CORPUS = ("Anna Keller was born in Lisbon in 1987. She works as a chemist at the Riverside Hospital. "
+             "Where was Anna born? What is her job? Tom plays the violin in Oslo.")
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path

@@ -12,6 +12,7 @@ SCRIPTS = {
     "generation/data/make_dates.py": ("dates_train.jsonl", "dates_validation.jsonl"),
     "translation/data/make_pairs.py": ("en_fr_train.jsonl", "en_fr_validation.jsonl"),
     "summarization/data/make_briefs.py": ("briefs_train.jsonl", "briefs_validation.jsonl"),
+    "qa/data/make_qa.py": ("people_train.jsonl", "people_validation.jsonl"),
 }
 
 

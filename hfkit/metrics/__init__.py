@@ -48,20 +48,21 @@ def compute(metric_names: list[str], predictions: list, references: list,
             metric_args: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     """Run each metric; return (scores, details).
 
-    Scores are the headline numbers: a module's `score` under the metric's name (sacrebleu, chrf,
-    ter) and keys that already carry the name (exact_match, rouge1). Everything else a module
-    returns (brevity penalty, settings, the sacrebleu signature) goes to details, prefixed.
+    Scores are the headline numbers: those a module lists in `headline_keys` (hfkit's own) or
+    all its numbers (a Hub module); a key named `score` takes the metric's name (sacrebleu, chrf,
+    ter). The rest (brevity penalty, settings, the sacrebleu signature) goes to details, prefixed.
     """
     scores: dict[str, float] = {}
     details: dict[str, Any] = {}
     for name in metric_names:
         short = name.split("/")[-1]
-        output = load(name).compute(predictions=predictions, references=references, **(metric_args or {}).get(name, {}))
+        module = load(name)
+        output = module.compute(predictions=predictions, references=references, **(metric_args or {}).get(name, {}))
+        headline = getattr(module, "headline_keys", None)
         for key, value in output.items():
-            if key == "score":
-                scores[short] = value
-            elif key.startswith(short) and isinstance(value, (int, float)):
-                scores[key] = value
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if is_number and (key in headline if headline is not None else True):
+                scores[short if key == "score" else key] = value
             else:
                 details[f"{short}_{key}"] = value
     return scores, details

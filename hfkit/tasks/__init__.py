@@ -14,6 +14,7 @@ _MODULES = {
     "generation": "hfkit.tasks.causal_lm",
     "translation": "hfkit.tasks.text2text",
     "summarization": "hfkit.tasks.text2text",
+    "qa": "hfkit.tasks.qa",
 }
 
 
@@ -21,8 +22,8 @@ _MODULES = {
 class GenerationInputs:
     """What evaluation generates from and scores against, one entry per eval example."""
 
-    prompts: list[list[int]]  # token ids, unpadded
-    references: list[Any]  # what the metrics compare predictions with
+    prompts: list[list[int]]  # token ids, unpadded (empty for tasks that do not generate)
+    references: list[Any]  # what the predictions are compared with
     sources: list[str]  # the human-readable input, for predictions.jsonl
 
 
@@ -31,8 +32,8 @@ class Task:
     name: str
     formats: tuple[str, ...]  # data.format values; the first is the default
     fields: Callable[[str], tuple[str, ...]]  # format -> the columns the task reads
-    text_fields: Callable[[str], tuple[str, ...]]  # format -> the columns cleaning may normalise
-    default_metrics: Callable[[str], list[str]]  # format -> metric names
+    text_fields: Callable[[str], tuple[str, ...]]  # format -> the columns cleaning filters and deduplicates on
+    default_metrics: Callable[[Any], list[str]]  # recipe -> metric names
     auto_model: str  # transformers Auto class for the model
     peft_task_type: str  # peft TaskType name
     preprocess: Callable[..., Any]  # (dataset, tokenizer, recipe, fmt) -> tokenized dataset
@@ -43,6 +44,12 @@ class Task:
     convert: Callable[..., Any] | None = None  # (dataset, recipe, fmt) -> dataset with text_fields, before cleaning
     for_model: Callable[..., Task] | None = None  # (recipe) -> the variant for the recipe's model family
     needs_languages: bool = False  # data.source_lang / target_lang are required
+    optional_fields: tuple[str, ...] = ()  # columns kept when the data has them (e.g. an example id)
+    normalize_fields: tuple[str, ...] | None = None  # columns cleaning may rewrite; None: all text_fields
+    # (trainer, prepared, recipe) -> (answers, loss): for tasks that do not generate (extractive QA)
+    predict: Callable[..., tuple[list[str], float | None]] | None = None
+    # (answers, GenerationInputs, recipe) -> (predictions, references) in the metric's own shapes
+    metric_inputs: Callable[..., tuple[list, list]] | None = None
 
     def format_of(self, recipe) -> str:
         return recipe.data.format or self.formats[0]

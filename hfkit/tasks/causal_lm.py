@@ -145,7 +145,7 @@ TASK = Task(
     formats=("prompt_completion", "messages", "text"),
     fields=lambda fmt: _FIELDS[fmt],
     text_fields=lambda fmt: _FIELDS[fmt],
-    default_metrics=lambda fmt: [] if fmt == "text" else ["exact_match"],
+    default_metrics=lambda recipe: [] if recipe.data.format == "text" else ["exact_match"],
     auto_model="AutoModelForCausalLM",
     peft_task_type="CAUSAL_LM",
     preprocess=preprocess,

@@ -179,7 +179,7 @@ def _make(name: str, metrics: list[str]) -> Task:
         formats=tuple(fields),
         fields=lambda fmt: fields[fmt],
         text_fields=lambda fmt: TEXT_FIELDS,
-        default_metrics=lambda fmt: list(metrics),
+        default_metrics=lambda recipe: list(metrics),
         auto_model="AutoModelForSeq2SeqLM",
         peft_task_type="SEQ_2_SEQ_LM",
         preprocess=seq2seq_preprocess,

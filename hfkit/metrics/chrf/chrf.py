@@ -19,6 +19,8 @@ Returns:
 
 
 class Chrf(evaluate.Metric):
+    headline_keys = ("score",)
+
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

@@ -21,6 +21,8 @@ Returns:
 
 
 class ExactMatch(evaluate.Metric):
+    headline_keys = ("exact_match",)
+
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

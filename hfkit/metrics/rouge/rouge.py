@@ -23,6 +23,8 @@ Returns:
 
 
 class Rouge(evaluate.Metric):
+    headline_keys = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
     def _info(self):
         return evaluate.MetricInfo(
             description="ROUGE F-measures (mean over examples) from Google's rouge_score.",

@@ -22,6 +22,8 @@ Returns:
 
 
 class Sacrebleu(evaluate.Metric):
+    headline_keys = ("score",)
+
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

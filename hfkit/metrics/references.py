@@ -1,4 +1,15 @@
-"""Reference handling shared by the sacrebleu-based metric modules."""
+"""Inputs shared by hfkit's text metric modules: their features and sacrebleu's reference streams."""
+
+import datasets
+
+
+def text_features() -> list:
+    """Predictions are strings; references are one string or a list of strings per prediction."""
+    prediction = datasets.Value("string")
+    return [
+        datasets.Features({"predictions": prediction, "references": datasets.Sequence(datasets.Value("string"))}),
+        datasets.Features({"predictions": prediction, "references": datasets.Value("string")}),
+    ]
 
 
 def reference_streams(references: list) -> list[list[str]]:

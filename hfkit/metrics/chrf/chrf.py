@@ -1,10 +1,9 @@
 """chrF / chrF++ through sacrebleu, with the keys and 0-100 scale of the Hub's `chrf` module."""
 
-import datasets
 import evaluate
 import sacrebleu
 
-from hfkit.metrics.references import reference_streams
+from hfkit.metrics.references import reference_streams, text_features
 
 _DESCRIPTION = "Corpus chrF as computed by sacrebleu.corpus_chrf (word_order=2 gives chrF++)."
 _KWARGS_DESCRIPTION = """
@@ -26,11 +25,7 @@ class Chrf(evaluate.Metric):
             description=_DESCRIPTION,
             citation="Popovic, 2015. chrF: character n-gram F-score for automatic MT evaluation.",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Sequence(datasets.Value("string"))}),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
+            features=text_features(),
         )
 
     def _compute(self, predictions, references, char_order=sacrebleu.CHRF.CHAR_ORDER,

@@ -6,9 +6,10 @@ bootstrap aggregation resamples; a plain mean does not. `rougeLsum` splits sente
 transformers' summarization example.
 """
 
-import datasets
 import evaluate
 from rouge_score import rouge_scorer
+
+from hfkit.metrics.references import text_features
 
 _KWARGS_DESCRIPTION = """
 Args:
@@ -30,11 +31,7 @@ class Rouge(evaluate.Metric):
             description="ROUGE F-measures (mean over examples) from Google's rouge_score.",
             citation="Lin, 2004. ROUGE: A Package for Automatic Evaluation of Summaries.",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Sequence(datasets.Value("string"))}),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
+            features=text_features(),
         )
 
     def _compute(self, predictions, references, rouge_types=None, use_stemmer=True, use_aggregator=True):

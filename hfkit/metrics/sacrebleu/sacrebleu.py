@@ -1,10 +1,9 @@
 """BLEU through sacrebleu, with the keys and 0-100 scale of the Hub's `sacrebleu` module plus the signature."""
 
-import datasets
 import evaluate
 import sacrebleu
 
-from hfkit.metrics.references import reference_streams
+from hfkit.metrics.references import reference_streams, text_features
 
 _DESCRIPTION = "Corpus BLEU as computed by sacrebleu.corpus_bleu; `signature` says how (tokenizer, smoothing, version)."
 _KWARGS_DESCRIPTION = """
@@ -29,11 +28,7 @@ class Sacrebleu(evaluate.Metric):
             description=_DESCRIPTION,
             citation="Post, 2018. A Call for Clarity in Reporting BLEU Scores.",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Sequence(datasets.Value("string"))}),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
+            features=text_features(),
         )
 
     def _compute(self, predictions, references, smooth_method="exp", smooth_value=None, force=False,

@@ -1,10 +1,9 @@
 """Translation Edit Rate through sacrebleu, with the keys and 0-100 scale of the Hub's `ter` module."""
 
-import datasets
 import evaluate
 import sacrebleu
 
-from hfkit.metrics.references import reference_streams
+from hfkit.metrics.references import reference_streams, text_features
 
 _DESCRIPTION = "Corpus TER as computed by sacrebleu.corpus_ter (lower is better)."
 _KWARGS_DESCRIPTION = """
@@ -26,11 +25,7 @@ class Ter(evaluate.Metric):
             description=_DESCRIPTION,
             citation="Snover et al., 2006. A Study of Translation Edit Rate with Targeted Human Annotation.",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Sequence(datasets.Value("string"))}),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
+            features=text_features(),
         )
 
     def _compute(self, predictions, references, normalized=False, ignore_punct=False, support_zh_ja_chars=False,

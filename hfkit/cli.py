@@ -37,10 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = verbs.add_parser("train", help="fine-tune a recipe and write a run folder")
-    train.add_argument("recipe", help="recipe YAML file")
+    train.add_argument("recipe", nargs="?", help="recipe YAML file (not with --resume)")
     train.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
     train.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last complete checkpoint")
     train.set_defaults(run=_train)
+
+    launch = verbs.add_parser("launch", help="run `hfkit train` under `accelerate launch --config_file CONFIG`")
+    launch.add_argument("recipe", nargs="?", help="recipe YAML file (not with --resume)")
+    launch.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
+    launch.add_argument("--config", required=True, help="accelerate config, e.g. accelerate_configs/multi_gpu.yaml")
+    launch.add_argument("--port", type=int, help="main process port (overrides the config's main_process_port)")
+    launch.add_argument("--num-processes", type=int, help="processes in total (overrides the config's num_processes)")
+    launch.add_argument("--overwrite", action="store_true", help="passed on to hfkit train")
+    launch.add_argument("--resume", metavar="RUN", help="passed on to hfkit train")
+    launch.set_defaults(run=_launch)
 
     evaluate = verbs.add_parser("eval", help="score a run folder, or a recipe's model without training")
     evaluate.add_argument("target", help="run folder (runs/...) or recipe YAML file")
@@ -68,10 +79,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> None:
+    from hfkit import runs
     from hfkit.recipe import load_recipe
     from hfkit.train import train
 
-    train(load_recipe(args.recipe, args.overrides), overwrite=args.overwrite, command=args.command)
+    recipe_path, overrides = _recipe_or_resume(args)
+    if args.resume:
+        if not runs.is_run_dir(Path(args.resume)):
+            raise HfkitError(f"--resume {args.resume}: not a run folder (it has no {runs.RECIPE})")
+        recipe_path = Path(args.resume) / runs.RECIPE
+    recipe = load_recipe(recipe_path, overrides)
+    train(recipe, overwrite=args.overwrite, command=args.command, resume=Path(args.resume) if args.resume else None)
+
+
+def _recipe_or_resume(args) -> tuple[str | None, list[str]]:
+    """`train RECIPE [overrides]` or `train --resume RUN [overrides]` (the first override lands in recipe)."""
+    if args.resume:
+        if args.recipe and "=" not in args.recipe:
+            raise HfkitError("give either a recipe or --resume RUN, not both (the run folder holds its recipe)")
+        return None, ([args.recipe] if args.recipe else []) + args.overrides
+    if not args.recipe:
+        raise HfkitError("give a recipe file, e.g. hfkit train recipes/generation/demo.yaml, or --resume RUN")
+    return args.recipe, args.overrides
+
+
+def _launch(args) -> int:
+    import shlex
+    import subprocess
+
+    if not Path(args.config).is_file():
+        raise HfkitError(f"--config: no such accelerate config: {args.config} (see accelerate_configs/)")
+    recipe, overrides = _recipe_or_resume(args)
+    port = ["--main_process_port", str(args.port)] if args.port else []
+    port += ["--num_processes", str(args.num_processes)] if args.num_processes else []
+    train = ["-m", "hfkit", "train", *([recipe] if recipe else []), *overrides,
+             *(["--overwrite"] if args.overwrite else []), *(["--resume", args.resume] if args.resume else [])]
+    print("accelerate launch --config_file " + shlex.join([args.config, *port, *train]), flush=True)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", args.config, *port]
+    return subprocess.call([*launcher, *train])
 
 
 def _eval(args) -> None:

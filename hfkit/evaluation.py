@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfkit import metrics
+from hfkit import distributed, metrics
 from hfkit.generation import generate
 from hfkit.tasks import GenerationInputs
 
@@ -49,7 +49,7 @@ def score(trainer, prepared, recipe, stream_to: Path | None = None) -> Scores:
         if inputs is None:
             return result
         answers = _generate(trainer, prepared.tokenizer, inputs, recipe, stream_to)
-    if prepared.metric_names:
+    if prepared.metric_names and distributed.is_main():  # every process holds all answers; one scores them
         predictions, references = (task.metric_inputs(answers, inputs, recipe) if task.metric_inputs
                                    else (answers, inputs.references))
         scores, result.details = metrics.compute(prepared.metric_names, predictions, references, recipe.eval.metric_args)
@@ -59,13 +59,20 @@ def score(trainer, prepared, recipe, stream_to: Path | None = None) -> Scores:
 
 
 def _generate(trainer, tokenizer, inputs: GenerationInputs, recipe, stream_to: Path | None) -> list[str]:
+    """Each process generates every n-th prompt; the answers are gathered back into input order."""
+    mine = distributed.shard(inputs.prompts)
     with _stream(stream_to) as sink:
-        def on_batch(indices: list[int], answers: list[str]) -> None:
-            for i, answer in zip(indices, answers):
-                sink({"index": i, **_row(inputs, i, answer)})
+        def on_batch(local: list[int], answers: list[str]) -> None:
+            for i, answer in zip(local, answers):
+                sink({"index": mine[i], **_row(inputs, mine[i], answer)})
 
-        return generate(trainer.model, tokenizer, inputs.prompts, recipe.generation,
-                        trainer.args.per_device_eval_batch_size, trainer.args.seed, on_batch=on_batch)
+        answers = generate(trainer.model, tokenizer, [inputs.prompts[i] for i in mine], recipe.generation,
+                           trainer.args.per_device_eval_batch_size, trainer.args.seed, on_batch=on_batch,
+                           synced=distributed.shards_parameters(trainer))
+    ordered: list[str] = [""] * len(inputs.prompts)
+    for index, answer in distributed.gather(list(zip(mine, answers))):
+        ordered[index] = answer  # each index comes from exactly one process
+    return ordered
 
 
 def _row(inputs: GenerationInputs, i: int, prediction: str) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from hfkit.distributed import max_over_processes
 from hfkit.recipe import GenerationSection
 
 
@@ -35,10 +36,12 @@ def generation_config(model, tokenizer, settings: GenerationSection):
 
 
 def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSection, batch_size: int,
-             seed: int, on_batch: Callable[[list[int], list[str]], None] | None = None) -> list[str]:
+             seed: int, on_batch: Callable[[list[int], list[str]], None] | None = None, synced: bool = False) -> list[str]:
     """Generate one answer per prompt (token ids), returned as text in the prompts' order.
 
     `on_batch(indices, answers)` is called after every batch, e.g. to stream answers to disk.
+    `synced`: parameters are sharded across processes (ZeRO-3, FSDP), so every process runs the
+    same number of `generate` calls with `synced_gpus=True`, padding its shard with dummy batches.
     """
     import torch
     from transformers import set_seed
@@ -52,12 +55,18 @@ def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSec
     was_training = model.training
     model.eval()
     try:
-        for batch_ids in token_budget_batches(order, [len(p) for p in prompts], batch_size, settings.max_new_tokens):
-            batch = tokenizer.pad({"input_ids": [prompts[i] for i in batch_ids]},
+        batches = token_budget_batches(order, [len(p) for p in prompts], batch_size, settings.max_new_tokens)
+        rounds = max_over_processes(len(batches)) if synced else len(batches)
+        for round_index in range(rounds):
+            batch_ids = batches[round_index] if round_index < len(batches) else []
+            batch_prompts = [prompts[i] for i in batch_ids] or [[tokenizer.eos_token_id]]  # a dummy keeps step
+            batch = tokenizer.pad({"input_ids": batch_prompts},
                                   padding_side="right" if encoder_decoder else "left", return_tensors="pt")
             batch = batch.to(model.device)
             with torch.inference_mode():
-                output = model.generate(**batch, generation_config=config)
+                output = model.generate(**batch, generation_config=config, **({"synced_gpus": True} if synced else {}))
+            if not batch_ids:
+                continue
             if not encoder_decoder:
                 output = output[:, batch["input_ids"].shape[1]:]  # keep only the new tokens
             texts = [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]

@@ -254,6 +254,20 @@ def add_lora(model, peft_cfg: PeftSection, task_type: str):
         ) from None
 
 
+def check_saved_adapter(folder: Path) -> None:
+    """Refuse an adapter saved with empty tensors (DeepSpeed ZeRO-3 without gathering, peft #297)."""
+    from safetensors import safe_open
+
+    path = folder / "adapter_model.safetensors"
+    with safe_open(str(path), framework="pt") as weights:
+        names = list(weights.keys())
+        empty = [name for name in names if 0 in weights.get_slice(name).get_shape()]
+    if empty or not names:
+        raise HfkitError(f"the adapter saved in {folder} has {len(empty) or 'no'} empty tensors: the weights were not "
+                         "gathered before saving. Under DeepSpeed ZeRO-3 set zero3_save_16bit_model: true "
+                         "(accelerate_configs/deepspeed_zero3.yaml does)")
+
+
 def linear_module_names(model) -> list[str]:
     """Distinct short names of the linear layers LoRA can target (q_proj, v_proj, ...)."""
     import torch

@@ -106,7 +106,26 @@ def redact(arg: str) -> str:
     return _TOKEN_LIKE.sub("hf_***", arg)
 
 
-def env_info(seed: int, world_size: int, distributed_type: str, device: str, command: list[str]) -> dict[str, Any]:
+def last_complete_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:
+    """The newest checkpoint Trainer finished writing, and the names of newer half-written ones.
+
+    Trainer writes trainer_state.json last, so a checkpoint whose state file parses is complete.
+    """
+    def step(path: Path) -> int:
+        return int(path.name.rsplit("-", 1)[1])
+
+    candidates = [p for p in run_dir.glob("checkpoint-*") if p.is_dir() and p.name.rsplit("-", 1)[1].isdigit()]
+    skipped = []
+    for checkpoint in sorted(candidates, key=step, reverse=True):
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+            return checkpoint, skipped
+        except (OSError, ValueError):
+            skipped.append(checkpoint.name)
+    return None, skipped
+
+
+def env_info(seed: int, parallel: dict[str, Any], command: list[str]) -> dict[str, Any]:
     """What produced a run: versions, hardware, parallelism and the command line (tokens redacted)."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -126,9 +145,7 @@ def env_info(seed: int, world_size: int, distributed_type: str, device: str, com
             "cpu_count": os.cpu_count(),
             "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         },
-        "world_size": world_size,
-        "distributed_type": distributed_type,
-        "device": device,
+        **parallel,  # world_size, distributed_type, backend, devices (one per process)
         "command": [redact(a) for a in command],
         "utc_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -13,9 +13,9 @@ from typing import Any
 
 from rich.console import Console
 
-from hfkit import data, models, runs, tasks
+from hfkit import data, distributed, models, runs, tasks
 from hfkit.errors import HfkitError
-from hfkit.evaluation import results_table, score
+from hfkit.evaluation import Scores, results_table, score
 from hfkit.recipe import Recipe, load_recipe
 from hfkit.tasks import GenerationInputs, Task
 
@@ -37,14 +37,11 @@ class Prepared:
     metric_names: list[str]
 
 
-def prepare(recipe: Recipe, tokenizer_path: str, with_train: bool) -> Prepared:
+def prepare(recipe: Recipe, task: Task, tokenizer_path: str, with_train: bool) -> Prepared:
     """Load the tokenizer and data, clean it and tokenize what the job needs."""
-    from accelerate import PartialState
-
-    task = tasks.for_recipe(recipe)
     fmt = task.format_of(recipe)
     tokenizer = models.load_tokenizer(tokenizer_path, recipe.model)
-    with PartialState().main_process_first():  # build the datasets caches once, then reuse them on other ranks
+    with distributed.state().main_process_first():  # build the datasets caches once; other ranks reuse them
         splits, cleaning = load_data(recipe, task, fmt)
         eval_split = recipe.eval.split
         if eval_split not in splits:
@@ -66,18 +63,29 @@ def load_data(recipe: Recipe, task: Task, fmt: str):
                             convert=convert, optional=task.optional_fields, normalize_fields=task.normalize_fields)
 
 
-def training_arguments(recipe: Recipe, task: Task, output_dir: Path):
-    """`TrainingArguments` straight from the recipe's `training` section; hfkit only sets output_dir."""
+def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = None):
+    """`TrainingArguments` straight from the recipe's `training` section.
+
+    hfkit sets output_dir (the run folder) and one default: when several processes are launched
+    on a machine without an accelerator, `use_cpu` (unless the recipe says otherwise), because
+    only then does accelerate join them over gloo; otherwise each would train alone as rank 0.
+    Building it also sets up the (distributed) state every later step relies on.
+    """
+    kwargs = dict(recipe.training)
+    if "use_cpu" not in kwargs and distributed.launched_without_accelerator():
+        kwargs["use_cpu"] = True
     try:
-        return task.training_args_class()(output_dir=str(output_dir), **recipe.training)
+        args = task.training_args_class()(output_dir=str(output_dir) if output_dir else None, **kwargs)
     except (TypeError, ValueError) as err:
         raise HfkitError(f"training: {err}") from None
+    args.world_size  # noqa: B018 - sets up the process group now, before any process-dependent step
+    return args
 
 
-def make_trainer(recipe: Recipe, prepared: Prepared, model, output_dir: Path):
+def make_trainer(args, prepared: Prepared, model):
     return prepared.task.trainer_class()(
         model=model,
-        args=training_arguments(recipe, prepared.task, output_dir),
+        args=args,
         train_dataset=prepared.train_dataset,
         eval_dataset=prepared.eval_dataset,
         data_collator=prepared.task.collator(prepared.tokenizer, model),
@@ -85,45 +93,54 @@ def make_trainer(recipe: Recipe, prepared: Prepared, model, output_dir: Path):
     )
 
 
-def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = None) -> Path:
-    """Fine-tune the recipe's model and write a complete run folder; returns its path."""
+def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = None,
+          resume: Path | None = None) -> Path:
+    """Fine-tune the recipe's model and write a complete run folder; returns its path.
+
+    With `resume` (a run folder), training continues that folder from its last complete checkpoint:
+    model, optimizer, scheduler, RNG and data position as Trainer saved them.
+    """
     from transformers import set_seed
 
-    run_dir = _create_run_dir(recipe, overwrite)
-    is_main = _is_main_process()
+    task = tasks.for_recipe(recipe)
+    args = training_arguments(recipe, task)
+    run_dir, checkpoint = _run_dir_and_checkpoint(recipe, overwrite, resume)
+    args.output_dir = str(run_dir)
+    is_main = distributed.is_main()
     if is_main:
         runs.write_text(run_dir / runs.RECIPE, recipe.to_yaml())
-    set_seed(recipe.training.get("seed", 42))
+    set_seed(args.seed)
 
     model_path = _materialize(recipe)
-    prepared = prepare(recipe, model_path, with_train=True)
-    _print_cleaning(prepared.cleaning)
+    prepared = prepare(recipe, task, model_path, with_train=True)
+    _say(_cleaning_table(prepared.cleaning))
     model = models.load_base_model(recipe.model, prepared.task.auto_model, prepared.tokenizer)
     method = recipe.peft.method
     if method == "lora":
         model = models.add_lora(model, recipe.peft, prepared.task.peft_task_type)
     trainable, total = models.count_parameters(model)
-    console.print(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%, {method})")
+    _say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%, {method})")
 
-    trainer = make_trainer(recipe, prepared, model, run_dir)
-    baseline = None
-    if recipe.eval.baseline:
-        console.print("Scoring the untuned model (eval.baseline: true)")
-        baseline = score(trainer, prepared, recipe)
+    trainer = make_trainer(args, prepared, model)
+    baseline = _baseline(trainer, prepared, recipe, run_dir, resumed=resume is not None)
     started = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
     partial = run_dir / runs.PARTIAL_PREDICTIONS if is_main else None
     final = score(trainer, prepared, recipe, stream_to=partial)
 
-    if trainer.is_world_process_zero():
-        weights_dir = run_dir / (runs.ADAPTER if method == "lora" else runs.MODEL)
-        trainer.save_model(str(weights_dir))  # a PeftModel saves only its adapter
+    weights_dir = run_dir / (runs.ADAPTER if method == "lora" else runs.MODEL)
+    trainer.save_model(str(weights_dir))  # on every process: ZeRO-3 and FSDP gather the weights together
+    environment = _env(trainer, command)  # gathers every process's device
+    if is_main:
+        if method == "lora":
+            models.check_saved_adapter(weights_dir)
         prepared.tokenizer.save_pretrained(str(weights_dir))
         runs.write_jsonl(run_dir / runs.PREDICTIONS, final.predictions)
         partial.unlink(missing_ok=True)
         runs.write_json(run_dir / runs.METRICS, {
             **_describe(recipe, prepared),
+            "status": "complete",
             "method": method,
             "baseline": baseline.metrics if baseline else None,
             "final": final.metrics,
@@ -131,19 +148,65 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
             "train": {
                 "runtime_s": round(train_seconds, 2),
                 "samples_per_second": result.metrics.get("train_samples_per_second"),
+                # only when the recipe sets training.include_num_input_tokens_seen
+                "tokens_per_second": (round(trainer.state.num_input_tokens_seen / train_seconds, 1)
+                                      if trainer.state.num_input_tokens_seen else None),
                 "steps": result.global_step,
                 "train_loss": result.training_loss,
                 "train_examples": len(prepared.train_dataset),
+                "resumed_from": checkpoint.name if checkpoint else None,
             },
             "peak_memory_mb": runs.peak_memory_mb(),
             "parameters": {"trainable": trainable, "total": total},
             "cleaning": prepared.cleaning,
             "log_history": trainer.state.log_history,
         })
-        runs.write_json(run_dir / runs.ENV, _env(trainer, command))
+        runs.write_json(run_dir / runs.ENV, environment)
         console.print(results_table(baseline, final, title=f"{recipe.run_name}: {recipe.eval.split} split"))
         console.print(f"Run folder: {run_dir}")
     return run_dir
+
+
+def _run_dir_and_checkpoint(recipe: Recipe, overwrite: bool, resume: Path | None) -> tuple[Path, Path | None]:
+    if resume is None:
+        return _create_run_dir(recipe, overwrite), None
+    checkpoint, skipped = runs.last_complete_checkpoint(resume)
+    for name in skipped:
+        _say(f"[yellow]Skipping {name}: it was not completely written (no readable trainer_state.json)[/yellow]")
+    _say(f"Resuming {resume} from {checkpoint.name}" if checkpoint else
+         f"No complete checkpoint in {resume}: training it again from the start")
+    return resume, checkpoint
+
+
+def _baseline(trainer, prepared: Prepared, recipe: Recipe, run_dir: Path, resumed: bool) -> Scores | None:
+    """The untuned model's scores; kept in metrics.json at once, so a resumed run reuses them."""
+    if not recipe.eval.baseline:
+        return None
+    saved = runs.read_json(run_dir / runs.METRICS) if resumed and (run_dir / runs.METRICS).is_file() else {}
+    if saved.get("baseline"):
+        return Scores(metrics=saved["baseline"], details=saved.get("details", {}).get("baseline") or {})
+    _say("Scoring the untuned model (eval.baseline: true)")
+    baseline = score(trainer, prepared, recipe)
+    _unmark_prepared_for_evaluation(trainer)
+    if distributed.is_main():
+        runs.write_json(run_dir / runs.METRICS, {**_describe(recipe, prepared), "status": "training",
+                                                 "baseline": baseline.metrics, "final": None,
+                                                 "details": {"baseline": baseline.details}})
+    return baseline
+
+
+def _unmark_prepared_for_evaluation(trainer) -> None:
+    """Let `train()` wrap the model for data-parallel training after an `evaluate()`.
+
+    `Trainer.evaluate()` before `train()` prepares the model with accelerate in evaluation mode:
+    no DistributedDataParallel wrapper, but the model is marked as prepared, so `train()` leaves it
+    unwrapped and every process trains alone on its shard (transformers 5.24, accelerate 1.15;
+    caught by the 2-process test). FSDP and DeepSpeed wrap in evaluation too and are left alone.
+    """
+    model = trainer.model
+    if trainer.model_wrapped is model and getattr(model, "_is_accelerate_prepared", False):
+        model._is_accelerate_prepared = False
+        trainer.accelerator._models.remove(model)
 
 
 def evaluate(target: str, overrides: list[str], overwrite: bool = False, command: list[str] | None = None) -> Path:
@@ -153,19 +216,21 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False, command
     metrics.json holds the scores as `baseline` (nothing was trained).
     """
     target_path = Path(target)
+    recipe = load_recipe(target_path / runs.RECIPE if runs.is_run_dir(target_path) else target_path, overrides)
+    task = tasks.for_recipe(recipe)
+    args = training_arguments(recipe, task)
     if runs.is_run_dir(target_path):
-        recipe = load_recipe(target_path / runs.RECIPE, overrides)
         weights = next((target_path / d for d in (runs.ADAPTER, runs.MODEL) if (target_path / d).is_dir()), None)
         if weights is None:
             raise HfkitError(f"{target}: the run has no {runs.ADAPTER}/ or {runs.MODEL}/ folder (did training finish?)")
-        out_dir = target_path / f"eval-{runs.utc_stamp()}"
+        out_dir = Path(distributed.broadcast(str(target_path / f"eval-{runs.utc_stamp()}")))
     else:
-        recipe = load_recipe(target_path, overrides)
         weights = None
         out_dir = _create_run_dir(recipe, overwrite)
+    args.output_dir = str(out_dir)
 
     base_path = _materialize(recipe)
-    prepared = prepare(recipe, str(weights) if weights else base_path, with_train=False)
+    prepared = prepare(recipe, task, str(weights) if weights else base_path, with_train=False)
     if weights is not None and weights.name == runs.MODEL:
         model = models.load_model(str(weights), recipe.model, prepared.task.auto_model)
     else:
@@ -174,12 +239,13 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False, command
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(weights))
-    trainer = make_trainer(recipe, prepared, model, out_dir)
+    trainer = make_trainer(args, prepared, model)
     is_main = trainer.is_world_process_zero()
     if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / runs.PARTIAL_PREDICTIONS if is_main else None
     scores = score(trainer, prepared, recipe, stream_to=partial)
+    environment = _env(trainer, command)  # gathers every process's device
     if is_main:
         if weights is None:
             runs.write_text(out_dir / runs.RECIPE, recipe.to_yaml())
@@ -191,9 +257,9 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False, command
             **_describe(recipe, prepared), "baseline": None, "final": None, stage: scores.metrics,
             "details": {stage: scores.details}, "peak_memory_mb": runs.peak_memory_mb(),
         })
-        runs.write_json(out_dir / runs.ENV, _env(trainer, command))
-        tables = {"baseline": None, "final": None, stage: scores}
-        console.print(results_table(tables["baseline"], tables["final"], title=f"{target}: {recipe.eval.split}"))
+        runs.write_json(out_dir / runs.ENV, environment)
+        console.print(results_table(scores if stage == "baseline" else None, scores if stage == "final" else None,
+                                    title=f"{target}: {recipe.eval.split}"))
         console.print(f"Scores written to: {out_dir}")
     return out_dir
 
@@ -212,40 +278,30 @@ def _describe(recipe: Recipe, prepared: Prepared) -> dict[str, Any]:
 
 
 def _materialize(recipe: Recipe) -> str:
-    from accelerate import PartialState
-
-    with PartialState().main_process_first():  # convert a GGUF once, not once per process
+    with distributed.state().main_process_first():  # convert a GGUF once, not once per process
         return models.materialize(recipe.model)
 
 
 def _create_run_dir(recipe: Recipe, overwrite: bool) -> Path:
     """The main process creates the run folder; every process learns its path."""
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
-
-    state = PartialState()
-    path = [None]
-    if state.is_main_process:
-        path = [str(runs.create_run_dir(recipe.output.dir, recipe.run_name, recipe.output.timestamp, overwrite))]
-    if state.num_processes > 1:
-        broadcast_object_list(path)
-    return Path(path[0])
-
-
-def _is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    path = None
+    if distributed.is_main():
+        path = str(runs.create_run_dir(recipe.output.dir, recipe.run_name, recipe.output.timestamp, overwrite))
+    return Path(distributed.broadcast(path))
 
 
 def _env(trainer, command: list[str] | None) -> dict[str, Any]:
-    args = trainer.args
-    return runs.env_info(seed=args.seed, world_size=args.world_size,
-                         distributed_type=str(args.parallel_mode.value if args.parallel_mode else "not_parallel"),
-                         device=str(args.device), command=command if command is not None else sys.argv)
+    return runs.env_info(seed=trainer.args.seed, parallel=distributed.describe(trainer),
+                         command=command if command is not None else sys.argv)
 
 
-def _print_cleaning(report: dict[str, Any]) -> None:
+def _say(message) -> None:
+    """Print on the main process only: the others run the same job and would repeat it."""
+    if distributed.is_main():
+        console.print(message)
+
+
+def _cleaning_table(report: dict[str, Any]):
     from rich.table import Table
 
     table = Table(title="Data cleaning")
@@ -254,4 +310,4 @@ def _print_cleaning(report: dict[str, Any]) -> None:
     for split, steps in report.items():
         for step in steps:
             table.add_row(split, step["step"], str(step.get("removed", "")), str(step["rows"]))
-    console.print(table)
+    return table

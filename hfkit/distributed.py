@@ -1,0 +1,94 @@
+"""Which process this is, and the shard-and-gather evaluation needs when there are several.
+
+Under `accelerate launch` every process runs the whole of `hfkit train`; accelerate's
+`PartialState` says which one is the main process (the only one that writes or prints).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def state():
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def launched_without_accelerator() -> bool:
+    """Several processes started (WORLD_SIZE > 1) on a machine with no GPU or other accelerator."""
+    import os
+
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    return not (accelerator.is_available() if accelerator else torch.cuda.is_available())
+
+
+def is_main() -> bool:
+    return state().is_main_process
+
+
+def world_size() -> int:
+    return state().num_processes
+
+
+def shard(items: list) -> list[int]:
+    """The indices of `items` this process handles: every n-th, so shards have similar lengths."""
+    current = state()
+    return list(range(current.process_index, len(items), current.num_processes))
+
+
+def gather(values: list) -> list:
+    """Every process's list, concatenated in rank order, on every process."""
+    if world_size() == 1:
+        return values
+    from accelerate.utils import gather_object
+
+    return gather_object(values)
+
+
+def broadcast(value: Any) -> Any:
+    """The main process's `value`, on every process."""
+    if world_size() == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    box = [value]
+    broadcast_object_list(box)
+    return box[0]
+
+
+def max_over_processes(value: int) -> int:
+    """The largest `value` any process holds (to run the same number of collective steps)."""
+    if world_size() == 1:
+        return value
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], device=state().device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
+def describe(trainer) -> dict[str, Any]:
+    """World size, distributed type and the device of every process, for env.json."""
+    current = state()
+    return {
+        "world_size": current.num_processes,
+        "distributed_type": str(current.distributed_type.value if hasattr(current.distributed_type, "value")
+                                else current.distributed_type),
+        "backend": current.backend,
+        "devices": gather([f"rank {current.process_index}: {trainer.args.device}"]),
+    }
+
+
+def shards_parameters(trainer) -> bool:
+    """Are parameters sharded across processes (ZeRO-3, FSDP)? Then every process must take part in
+    every forward pass, so generation runs with synced_gpus=True."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None) if trainer.is_deepspeed_enabled else None
+    return bool(plugin and plugin.zero_stage == 3)

@@ -1,0 +1,134 @@
+"""accelerate configs, a real 2-process run on the CPU, and resuming a killed run."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import tiny_recipe
+
+from hfkit.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((REPO / "accelerate_configs").glob("*.yaml"))
+
+
+def test_all_configs_are_there():
+    assert {p.stem for p in CONFIGS} == {"cpu", "multi_cpu", "single_gpu", "multi_gpu", "fsdp", "deepspeed_zero2",
+                                         "deepspeed_zero3", "multi_node"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_every_config_parses_with_accelerates_own_loader(config):
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+
+    loaded = load_config_from_file(str(config))
+    assert loaded.num_processes >= 1 and loaded.compute_environment.value == "LOCAL_MACHINE"
+    args = launch_command_parser().parse_args(["--config_file", str(config), "-m", "hfkit", "train", "r.yaml"])
+    args, *_ = _validate_launch_command(args)  # what `accelerate launch` does with the file before starting
+    assert args.num_processes == loaded.num_processes
+    if config.stem == "deepspeed_zero3":
+        assert loaded.deepspeed_config["zero_stage"] == 3 and loaded.deepspeed_config["zero3_save_16bit_model"]
+    if config.stem == "fsdp":
+        assert loaded.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hfkit(*args, cwd, env_extra=None, **kwargs):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "hfkit", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600, **kwargs)
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_two_processes_score_every_example_once_like_one_process(tiny_llama, tmp_path):
+    # An untrained tiny model's logits are nearly tied, so the last bits decide its greedy tokens,
+    # and those bits depend on how a batch is padded and on how many threads sum a matmul. So
+    # both runs generate one prompt at a time on one thread (as each launched process does):
+    # then the only thing left to differ is how the examples are split and gathered.
+    recipe = tiny_recipe(tmp_path, tiny_llama, train_rows=24, eval_rows=7)
+    result = hfkit("launch", "--config", str(REPO / "accelerate_configs" / "multi_cpu.yaml"), "--port", str(free_port()),
+                   str(recipe), "training.per_device_eval_batch_size=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "accelerate launch --config_file" in result.stdout
+    (run,) = (tmp_path / "runs").iterdir()
+    env = json.loads((run / "env.json").read_text())
+    assert env["world_size"] == 2 and env["backend"] == "gloo" and len(env["devices"]) == 2
+    two = lines(run / "predictions.jsonl")
+    assert len(two) == 7
+    assert [row["reference"] for row in two] == [row["completion"] for row in lines(tmp_path / "validation.jsonl")]
+
+    # One process, the same saved adapter.
+    scored_one = hfkit("eval", str(run), cwd=tmp_path, env_extra={"OMP_NUM_THREADS": "1"})
+    assert scored_one.returncode == 0, scored_one.stderr[-3000:]
+    (scored,) = run.glob("eval-*")
+    assert lines(scored / "predictions.jsonl") == two
+    one_metrics = json.loads((scored / "metrics.json").read_text())["final"]
+    two_metrics = json.loads((run / "metrics.json").read_text())["final"]
+    assert one_metrics["exact_match"] == two_metrics["exact_match"]
+    assert one_metrics["eval_loss"] == pytest.approx(two_metrics["eval_loss"], rel=1e-4)
+
+
+KILL_AFTER_STEP_3 = """
+import os, signal, sys
+import transformers
+from transformers import TrainerCallback
+
+class Die(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:  # after the checkpoint at step 2 and the log line of step 3
+            os.kill(os.getpid(), signal.SIGKILL)
+
+original_init = transformers.Trainer.__init__
+def init_with_death(self, *a, **k):
+    original_init(self, *a, **k)
+    self.add_callback(Die())
+transformers.Trainer.__init__ = init_with_death
+from hfkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_path):
+    recipe = tiny_recipe(tmp_path, tiny_llama)
+    overrides = ["training.max_steps=6", "training.save_strategy=steps", "training.save_steps=2", "eval.baseline=true"]
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILL_AFTER_STEP_3)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    died = subprocess.run([sys.executable, str(killer), "train", str(recipe), *overrides], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "checkpoint-2" / "trainer_state.json").is_file() and not (run / "predictions.jsonl").exists()
+    assert json.loads((run / "metrics.json").read_text())["status"] == "training"  # the baseline was kept
+    (run / "checkpoint-4").mkdir()  # a checkpoint the crash left half-written
+    (run / "checkpoint-4" / "adapter_model.safetensors").write_bytes(b"partial")
+
+    resumed = hfkit("train", "--resume", str(run), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Skipping checkpoint-4" in resumed.stdout and "from checkpoint-2" in resumed.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and metrics["train"]["steps"] == 6
+    assert metrics["train"]["resumed_from"] == "checkpoint-2"
+    assert metrics["baseline"] and metrics["final"] and len(lines(run / "predictions.jsonl")) == 6
+    logged = [entry["step"] for entry in metrics["log_history"] if "loss" in entry]
+    assert logged == [1, 2, 3, 4, 5, 6]  # none lost, none twice
+    assert (run / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_resume_needs_a_run_folder(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 # Two commands do all the set-up (see README.md):
-#   make demo   create .venv, install, run the generation and translation demo recipes offline
+#   make demo   create .venv, install, run the generation and translation demos offline, compare them
 #   make test   same install plus test tools, then the test suite
 # Each install step leaves a stamp in .venv, so a re-run skips what is already installed.
 
@@ -13,9 +13,12 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 .PHONY: demo test bench install clean
 
+# The demo writes runs/generation-demo and runs/translation-demo (replacing those of an earlier
+# `make demo`), then compares them: a table here, and runs/demo-report/ with charts and report.html.
 demo: install
-	$(OFFLINE) $(HFKIT) train recipes/generation/demo.yaml
-	$(OFFLINE) $(HFKIT) train recipes/translation/demo.yaml
+	$(OFFLINE) $(HFKIT) train recipes/generation/demo.yaml output.timestamp=false --overwrite
+	$(OFFLINE) $(HFKIT) train recipes/translation/demo.yaml output.timestamp=false --overwrite
+	$(OFFLINE) $(HFKIT) compare runs/generation-demo runs/translation-demo --output runs/demo-report
 
 test: install $(VENV)/.dev-installed
 	$(OFFLINE) $(PY) -m pytest -q

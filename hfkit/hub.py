@@ -1,0 +1,92 @@
+"""Publishing a run: assemble exactly the folder to upload, then upload it with huggingface_hub.
+
+The folder holds the adapter (or the full, or merged, model) with its tokenizer, recipe.yaml (local
+paths reduced to file names), metrics.json and a README.md model card. Only regular files from inside the run folder go in
+(no symlinks out of it, no pickles). The token comes from HF_TOKEN or the huggingface_hub login
+and is never printed or written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from hfkit import models, runs, tasks
+from hfkit.cards import public_recipe_yaml, render_card
+from hfkit.errors import HfkitError
+from hfkit.recipe import load_recipe
+
+PICKLES = (".bin", ".pt", ".pth", ".pkl")  # e.g. Trainer's training_args.bin: never uploaded
+
+
+def assemble(run_dir: Path, out_dir: Path, repo_id: str | None, merge: bool) -> list[str]:
+    """Write the upload folder into `out_dir`; return its files (relative paths, sorted)."""
+    if not runs.is_run_dir(run_dir):
+        raise HfkitError(f"{run_dir} is not a run folder (it has no {runs.RECIPE})")
+    if not (run_dir / runs.METRICS).is_file():
+        raise HfkitError(f"{run_dir} has no {runs.METRICS}: the run did not finish; resume it first")
+    recipe = load_recipe(run_dir / runs.RECIPE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = run_dir / (runs.ADAPTER if recipe.peft.method == "lora" else runs.MODEL)
+    if not weights.is_dir():
+        raise HfkitError(f"{run_dir} has no {weights.name}/ folder: the run did not finish")
+    if merge and recipe.peft.method == "lora":
+        models.merge_adapter(recipe.model, weights, out_dir, tasks.for_recipe(recipe).auto_model)
+    else:
+        _copy_inside(weights, out_dir, run_dir)
+    runs.write_text(out_dir / runs.RECIPE, public_recipe_yaml(recipe))
+    _copy_inside(run_dir / runs.METRICS, out_dir / runs.METRICS, run_dir)
+    card = render_card(run_dir, repo_id=repo_id, merged=merge and recipe.peft.method == "lora")
+    runs.write_text(out_dir / "README.md", str(card))
+    return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+
+
+def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, revision: str | None = None,
+         endpoint: str | None = None) -> str:
+    """Create the repo (if needed) and upload the run; returns the commit URL."""
+    from huggingface_hub import HfApi, constants, get_token
+
+    if constants.HF_HUB_OFFLINE:
+        raise HfkitError("pushing needs the Hub, but HF_HUB_OFFLINE=1; unset it (or use --dry-run DIR)")
+    token = get_token()
+    if not token:
+        raise HfkitError("no Hub token: set HF_TOKEN or run `hf auth login` (hfkit never stores it)")
+    api = HfApi(endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory(prefix="hfkit-push-") as tmp:
+        files = assemble(run_dir, Path(tmp), repo_id, merge)
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            commit = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision,
+                                       commit_message=f"Upload {run_dir.name} ({len(files)} files) with hfkit")
+        except Exception as err:  # HTTP errors, refused connections, timeouts: all end the push the same way
+            message = (str(err).strip().splitlines() or [""])[0]
+            raise HfkitError(f"push to {repo_id} failed ({type(err).__name__}): {_without(message, token)}") from None
+    return commit.commit_url
+
+
+def retry_command(run_dir: Path, repo_id: str, private: bool, merge: bool, revision: str | None) -> str:
+    flags = [*(["--private"] if private else []), *(["--merge"] if merge else []),
+             *([f"--revision {revision}"] if revision else [])]
+    return " ".join(["hfkit push", str(run_dir), "--repo-id", repo_id, *flags])
+
+
+def _copy_inside(source: Path, target: Path, run_dir: Path) -> None:
+    """Copy regular files that really live inside `run_dir`; skip symlinks out of it and pickles."""
+    root = run_dir.resolve()
+    paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    for path in paths:
+        if path.suffix in PICKLES or path.name == "README.md":  # peft's stub card: ours replaces it
+            continue
+        if not path.resolve().is_relative_to(root):
+            print(f"Not uploading {path}: it links outside the run folder")
+            continue
+        destination = target if source.is_file() else target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+
+
+def _without(text: str, secret: str) -> str:
+    return text.replace(secret, "***")

@@ -24,8 +24,9 @@ test: install $(VENV)/.dev-installed
 	$(OFFLINE) $(PY) -m pytest -q
 
 # Benchmarks print measured numbers and ratios; they are never part of the tests.
+# Writes benchmarks/results/<UTC time>.json and the table in benchmarks/README.md.
 bench: install
-	$(OFFLINE) $(PY) benchmarks/eval_generation.py
+	$(OFFLINE) $(PY) benchmarks/run_all.py
 
 install: $(VENV)/.project-installed $(VENV)/.checkpoints-installed
 

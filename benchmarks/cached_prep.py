@@ -1,0 +1,70 @@
+"""Time of a second hfkit data preparation (everything cached) over the first.
+
+20,000 prompt/completion rows (written here), the real SmolLM2 tokenizer; each preparation runs in
+a fresh process against the same empty-at-first `datasets` cache: load the file, clean
+(normalise, drop empty, dedup, decontaminate), tokenise with label masks. The second finds every
+step in the cache.
+
+    python benchmarks/cached_prep.py [--rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+from pathlib import Path
+
+from common import python, report, smollm2_folder
+
+PREPARE = """
+import sys, time
+from hfkit import tasks
+from hfkit.recipe import load_recipe
+from hfkit.train import prepare
+recipe = load_recipe(sys.argv[1])
+task = tasks.for_recipe(recipe)
+started = time.perf_counter()
+prepared = prepare(recipe, task, sys.argv[2], with_train=True)
+seconds = time.perf_counter() - started
+print('{"seconds": %f, "rows": %d}' % (seconds, len(prepared.train_dataset)))
+"""
+
+
+def write_data(folder: Path, rows: int) -> None:
+    rng = random.Random(0)
+    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches".split()
+    with (folder / "train.jsonl").open("w") as f:
+        for i in range(rows):
+            prompt = " ".join(rng.choice(words) for _ in range(rng.randint(5, 60)))
+            f.write(json.dumps({"prompt": f"{i}: {prompt}", "completion": " ".join(rng.sample(words, 4))}) + "\n")
+    with (folder / "validation.jsonl").open("w") as f:
+        for i in range(50):
+            f.write(json.dumps({"prompt": f"held out {i}", "completion": "answer"}) + "\n")
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    args = parser.parse_args()
+    folder_model = smollm2_folder()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_data(tmp, args.rows)
+        recipe = tmp / "prep.yaml"
+        recipe.write_text(f"task: generation\nmodel: {{name_or_path: {folder_model}}}\n"
+                          "data: {train_file: train.jsonl, validation_file: validation.jsonl, max_length: 128}\n")
+        env = {"HF_DATASETS_CACHE": str(tmp / "cache")}
+        first = python(PREPARE, str(recipe), folder_model, env=env)
+        second = python(PREPARE, str(recipe), folder_model, env=env)
+    fraction = second["seconds"] / first["seconds"]
+    result = {"benchmark": "cached_prep", "rows": args.rows, "first_s": round(first["seconds"], 2),
+              "second_s": round(second["seconds"], 2), "cached_prep_fraction": round(fraction, 3)}
+    report(result, [("first (empty cache)", result["first_s"]), ("second (cache hit)", result["second_s"]),
+                    ("fraction", result["cached_prep_fraction"])], ("preparation", "seconds"))
+    return result
+
+
+if __name__ == "__main__":
+    main()

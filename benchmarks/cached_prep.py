@@ -1,9 +1,9 @@
 """Time of a second hfkit data preparation (everything cached) over the first.
 
 20,000 prompt/completion rows (written here), the real SmolLM2 tokenizer; each preparation runs in
-a fresh process against the same empty-at-first `datasets` cache: load the file, clean
-(normalise, drop empty, dedup, decontaminate), tokenise with label masks. The second finds every
-step in the cache.
+a fresh process against the same empty-at-first `datasets` cache and is timed from the loaded
+tokenizer on: load the file, clean (normalise, drop empty, dedup, decontaminate), tokenise with
+label masks. The second finds every step in the cache.
 
     python benchmarks/cached_prep.py [--rows 20000]
 """
@@ -20,15 +20,19 @@ from common import python, report, smollm2_folder
 
 PREPARE = """
 import sys, time
-from hfkit import tasks
+from hfkit import models, tasks
 from hfkit.recipe import load_recipe
-from hfkit.train import prepare
+from hfkit.train import load_data
 recipe = load_recipe(sys.argv[1])
 task = tasks.for_recipe(recipe)
+fmt = task.format_of(recipe)
+tokenizer = models.load_tokenizer(sys.argv[2], recipe.model)
 started = time.perf_counter()
-prepared = prepare(recipe, task, sys.argv[2], with_train=True)
+splits, _ = load_data(recipe, task, fmt)
+train = task.preprocess(splits["train"], tokenizer, recipe, fmt)
+evaluation = task.preprocess(splits["validation"], tokenizer, recipe, fmt)
 seconds = time.perf_counter() - started
-print('{"seconds": %f, "rows": %d}' % (seconds, len(prepared.train_dataset)))
+print('{"seconds": %f, "rows": %d}' % (seconds, len(train)))
 """
 
 

@@ -1,11 +1,11 @@
 """hfkit's evaluation generation vs generating one example at a time with `model.generate`.
 
-Decoder-only model: the real SmolLM2-135M-Instruct (packaged, offline). 64 prompts of mixed
+Decoder-only model: the real SmolLM2-135M-Instruct (packaged, offline). 40 prompts of mixed
 length (the generation demo's validation prompts, some behind a longer preamble), greedy, the same
 `max_new_tokens`. One at a time needs no padding; hfkit sorts by length, pads on the left and
 batches. Prints both times, the ratio, and how many answers are identical.
 
-    python benchmarks/eval_generation_decoder.py [--examples 64] [--batch-size 16] [--repeats 2]
+    python benchmarks/eval_generation_decoder.py [--examples 40] [--batch-size 16] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def one_at_a_time(model, tokenizer, ids: list[list[int]], new_tokens: int) -> li
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=64)
+    parser.add_argument("--examples", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--new-tokens", type=int, default=16)

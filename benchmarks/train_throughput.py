@@ -6,7 +6,10 @@ process; the samples/s and non-padding tokens/s are Trainer's own counts.
 
 - plain: the usual script (tokenise, mask the prompt, DataCollatorForSeq2Seq, Trainer defaults).
 - plain, padded to max length: the same, every example padded to max_length (run_clm's old way).
-- hfkit: `hfkit train` with a recipe saying the same things.
+- hfkit: `hfkit train` with a recipe saying the same things, hfkit's defaults otherwise (batches
+  grouped by length; the frozen LoRA base in bf16 where the hardware computes bf16 natively).
+- hfkit, fp32: the same, base kept in fp32: length-grouped batching alone.
+- hfkit, as plain: fp32 and random batches like the plain script: what hfkit itself costs.
 
     python benchmarks/train_throughput.py [--steps 6] [--repeats 2]
 """
@@ -69,7 +72,7 @@ def write_data(folder: Path, rows: int = 256) -> None:
     (folder / "validation.jsonl").write_text(json.dumps({"prompt": "Summarize: the council met", "completion": "met"}) + "\n")
 
 
-def hfkit_run(folder: Path, model: str, steps: int) -> dict:
+def hfkit_run(folder: Path, model: str, steps: int, *overrides: str) -> dict:
     recipe = folder / "bench.yaml"
     recipe.write_text(json.dumps({
         "task": "generation", "model": {"name_or_path": model},
@@ -81,7 +84,7 @@ def hfkit_run(folder: Path, model: str, steps: int) -> dict:
         "generation": {"max_new_tokens": 1}, "eval": {"metrics": []},
         "output": {"dir": str(folder / "runs"), "name": "bench", "timestamp": False},
     }))
-    hfkit("train", str(recipe), "--overwrite")
+    hfkit("train", str(recipe), "--overwrite", *overrides)
     train = json.loads((folder / "runs" / "bench" / "metrics.json").read_text())["train"]
     return {"samples_per_second": train["samples_per_second"], "tokens_per_second": train["tokens_per_second"]}
 
@@ -92,7 +95,8 @@ def main() -> dict:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     model = smollm2_folder()
-    runs: dict[str, list[dict]] = {"plain": [], "hfkit": [], "plain_max_padding": []}
+    runs: dict[str, list[dict]] = {"plain": [], "hfkit": [], "plain_max_padding": [], "hfkit_fp32": [],
+                                   "hfkit_as_plain": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_data(tmp)
@@ -101,6 +105,9 @@ def main() -> dict:
             runs["plain"].append(python(PLAIN, model, data, str(tmp / "plain"), str(args.steps), "dynamic"))
             runs["hfkit"].append(hfkit_run(tmp, model, args.steps))
         runs["plain_max_padding"].append(python(PLAIN, model, data, str(tmp / "plain"), str(args.steps), "max"))
+        runs["hfkit_fp32"].append(hfkit_run(tmp, model, args.steps, "model.dtype=float32"))
+        runs["hfkit_as_plain"].append(hfkit_run(tmp, model, args.steps, "model.dtype=float32",
+                                                "training.train_sampling_strategy=random"))
 
     def median(name: str, key: str) -> float:
         return statistics.median(run[key] for run in runs[name])
@@ -110,8 +117,12 @@ def main() -> dict:
         "lora": LORA, **{f"{name}_{key}": round(median(name, key), 3) for name in runs
                          for key in ("samples_per_second", "tokens_per_second")},
         "train_throughput_ratio": round(median("hfkit", "samples_per_second") / median("plain", "samples_per_second"), 3),
-        "length_aware_tokens_ratio": round(median("hfkit", "tokens_per_second") /
+        # length-grouped batches vs padding to max length, both fp32: the batching alone
+        "length_aware_tokens_ratio": round(median("hfkit_fp32", "tokens_per_second") /
                                            median("plain_max_padding", "tokens_per_second"), 3),
+        # hfkit with the plain script's settings: what hfkit itself adds (1.0 = nothing)
+        "hfkit_as_plain_ratio": round(median("hfkit_as_plain", "samples_per_second") /
+                                      median("plain", "samples_per_second"), 3),
     }
     report(result, [(name, round(median(name, "samples_per_second"), 3), round(median(name, "tokens_per_second"), 1))
                     for name in runs], ("run", "samples/s", "non-padding tokens/s"))

@@ -81,8 +81,15 @@ def decontaminate(train: Dataset, held_out: list[Dataset], fields: tuple[str, ..
 
 
 def hashes(ds: Dataset, fields: tuple[str, ...]) -> list[str]:
-    columns = [ds[field] for field in fields]
-    return [hashlib.sha1("\n".join(map(_as_text, row)).encode()).hexdigest() for row in zip(*columns)]
+    """A content hash per example, computed with a cached `Dataset.map` (a re-run only reads it back)."""
+    hashed = ds.map(_hash_batch, batched=True, remove_columns=ds.column_names, fn_kwargs={"fields": fields},
+                    desc="hash examples")
+    return hashed.data.column("hash").to_pylist()
+
+
+def _hash_batch(batch: dict[str, list], fields: tuple[str, ...]) -> dict[str, list]:
+    rows = zip(*(batch[field] for field in fields))
+    return {"hash": [hashlib.sha1("\n".join(map(_as_text, row)).encode()).hexdigest() for row in rows]}
 
 
 def near_duplicate_keep(ds: Dataset, fields: tuple[str, ...], threshold: float) -> list[int]:
@@ -92,7 +99,8 @@ def near_duplicate_keep(ds: Dataset, fields: tuple[str, ...], threshold: float) 
     num_perm = 128
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     keep = []
-    for i, row in enumerate(zip(*(ds[field] for field in fields))):
+    columns = ds[:]  # one read of every row, not one query per row
+    for i, row in enumerate(zip(*(columns[field] for field in fields))):
         signature = MinHash(num_perm=num_perm, seed=1)
         signature.update_batch(_shingles("\n".join(map(_as_text, row)).lower()))
         if lsh.query(signature):

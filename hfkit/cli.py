@@ -179,7 +179,9 @@ def _merge(args) -> None:
                          f"so {run_dir / runs.MODEL} is already a full model")
     recipe = load_recipe(run_dir / runs.RECIPE)
     output = Path(args.output) if args.output else run_dir / "merged"
-    models.merge_adapter(recipe.model, adapter, output, tasks.get(recipe.task).auto_model)
+    task = tasks.for_recipe(recipe)
+    models.merge_adapter(recipe.model, adapter, output, task.auto_model,
+                         dtype=models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
     print(f"Merged model written to {output}")
 
 

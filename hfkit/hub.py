@@ -32,7 +32,9 @@ def assemble(run_dir: Path, out_dir: Path, repo_id: str | None, merge: bool) -> 
     if not weights.is_dir():
         raise HfkitError(f"{run_dir} has no {weights.name}/ folder: the run did not finish")
     if merge and recipe.peft.method == "lora":
-        models.merge_adapter(recipe.model, weights, out_dir, tasks.for_recipe(recipe).auto_model)
+        task = tasks.for_recipe(recipe)
+        models.merge_adapter(recipe.model, weights, out_dir, task.auto_model,
+                             dtype=models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
     else:
         _copy_inside(weights, out_dir, run_dir)
     runs.write_text(out_dir / runs.RECIPE, public_recipe_yaml(recipe))

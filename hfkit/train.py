@@ -66,14 +66,17 @@ def load_data(recipe: Recipe, task: Task, fmt: str):
 def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = None):
     """`TrainingArguments` straight from the recipe's `training` section.
 
-    hfkit sets output_dir (the run folder) and one default: when several processes are launched
-    on a machine without an accelerator, `use_cpu` (unless the recipe says otherwise), because
-    only then does accelerate join them over gloo; otherwise each would train alone as rank 0.
+    hfkit sets output_dir (the run folder) and, unless the recipe sets them, two defaults:
+    `train_sampling_strategy: group_by_length` for variable-length examples (packed text is
+    all one length), and `use_cpu` when several processes are launched on a machine without an
+    accelerator, because only then does accelerate join them over gloo.
     Building it also sets up the (distributed) state every later step relies on.
     """
     kwargs = dict(recipe.training)
     if "use_cpu" not in kwargs and distributed.launched_without_accelerator():
         kwargs["use_cpu"] = True
+    if "train_sampling_strategy" not in kwargs and task.format_of(recipe) != "text":
+        kwargs["train_sampling_strategy"] = "group_by_length"  # batches of similar lengths: less padding
     try:
         args = task.training_args_class()(output_dir=str(output_dir) if output_dir else None, **kwargs)
     except (TypeError, ValueError) as err:
@@ -114,7 +117,10 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     model_path = _materialize(recipe)
     prepared = prepare(recipe, task, model_path, with_train=True)
     _say(_cleaning_table(prepared.cleaning))
-    model = models.load_base_model(recipe.model, prepared.task.auto_model, prepared.tokenizer)
+    dtype = models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type)
+    if dtype is not None:
+        _say("LoRA: the frozen base weights are loaded in bfloat16 (model.dtype: float32 keeps them fp32)")
+    model = models.load_base_model(recipe.model, task.auto_model, prepared.tokenizer, dtype=dtype)
     method = recipe.peft.method
     if method == "lora":
         model = models.add_lora(model, recipe.peft, prepared.task.peft_task_type)
@@ -158,6 +164,8 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
             },
             "peak_memory_mb": runs.peak_memory_mb(),
             "parameters": {"trainable": trainable, "total": total},
+            "model_dtype": str(model.dtype).removeprefix("torch."),
+            "attention": getattr(model.config, "_attn_implementation", None),
             "cleaning": prepared.cleaning,
             "log_history": trainer.state.log_history,
         })
@@ -234,7 +242,8 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False, command
     if weights is not None and weights.name == runs.MODEL:
         model = models.load_model(str(weights), recipe.model, prepared.task.auto_model)
     else:
-        model = models.load_base_model(recipe.model, prepared.task.auto_model, prepared.tokenizer)
+        dtype = models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type) if weights else None
+        model = models.load_base_model(recipe.model, task.auto_model, prepared.tokenizer, dtype=dtype)
         if weights is not None:
             from peft import PeftModel
 

@@ -12,7 +12,7 @@ from itertools import chain
 
 from hfkit.errors import HfkitError
 from hfkit.tasks import GenerationInputs, Task
-from hfkit.tasks.common import cache_key, drop_examples_without_target
+from hfkit.tasks.common import cache_key, drop_examples_without_target, pad_multiple
 
 IGNORE = -100
 # Bump when the tokenisation below changes: it is part of the preprocessing cache key.
@@ -125,7 +125,7 @@ def collator(tokenizer, model=None):
 
     # Despite its name, this is the collator that pads labels by position with -100; a
     # language-modeling collator would mask every token equal to pad, and pad is often EOS.
-    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, pad_to_multiple_of=pad_multiple())
 
 
 def _training_args_class():

@@ -28,6 +28,14 @@ def cache_key(ds, tokenizer, *settings) -> str:
     return Hasher.hash([ds._fingerprint, tokenizer_fingerprint(tokenizer), *map(repr, settings)])
 
 
+def pad_multiple() -> int | None:
+    """Pad batches to a multiple of 8 on a GPU (tensor cores want aligned shapes); on a CPU that
+    would only add padding."""
+    import torch
+
+    return 8 if torch.cuda.is_available() else None
+
+
 def drop_examples_without_target(tokenized, max_length: int):
     """Drop examples whose every label is -100 (the prompt alone fills max_length): they train nothing."""
     kept = tokenized.filter(_has_target, desc="drop examples without target tokens")

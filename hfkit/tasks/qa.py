@@ -25,7 +25,7 @@ from hfkit.errors import HfkitError
 from hfkit.tasks import GenerationInputs, Task
 from hfkit.tasks.causal_lm import collator as causal_collator
 from hfkit.tasks.causal_lm import pair_generation_inputs, tokenize_pairs
-from hfkit.tasks.common import cache_key
+from hfkit.tasks.common import cache_key, pad_multiple
 from hfkit.tasks.text2text import seq2seq_collator, seq2seq_preprocess, uses_chat_template
 
 PREPROCESS_VERSION = 1  # part of the cache key: bump when the tokenisation below changes
@@ -132,7 +132,7 @@ def _label_span(offsets, sequence_ids, context_id: int, answers: dict, input_ids
 def extractive_collator(tokenizer, model=None):
     from transformers import DataCollatorWithPadding
 
-    pad = DataCollatorWithPadding(tokenizer)
+    pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple())
 
     def collate(features: list[dict]) -> dict:
         return pad([{k: v for k, v in f.items() if k not in _EXTRA_COLUMNS} for f in features])

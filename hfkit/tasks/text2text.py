@@ -18,7 +18,7 @@ from hfkit.errors import HfkitError
 from hfkit.tasks import GenerationInputs, Task
 from hfkit.tasks.causal_lm import collator as causal_collator
 from hfkit.tasks.causal_lm import pair_generation_inputs, tokenize_pairs
-from hfkit.tasks.common import cache_key
+from hfkit.tasks.common import cache_key, pad_multiple
 
 PREPROCESS_VERSION = 1  # part of the cache key: bump when the tokenisation below changes
 IGNORE = -100
@@ -99,7 +99,7 @@ def seq2seq_collator(tokenizer, model=None):
     from transformers import DataCollatorForSeq2Seq
 
     # With the model, the collator also builds decoder_input_ids from the labels.
-    return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE)
+    return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE, pad_to_multiple_of=pad_multiple())
 
 
 # Decoder-only ----------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hfkit.errors import HfkitError
+from hfkit.errors import HfkitError, Interrupted
+from hfkit.runs import redact_tokens
 
 USAGE_OVERRIDES = "key=value overrides with dotted keys, e.g. training.max_steps=20 peft.r=16"
 
@@ -28,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args) or 0
     except HfkitError as err:
-        print(f"hfkit: error: {err}", file=sys.stderr)
+        print(f"hfkit: error: {redact_tokens(str(err))}", file=sys.stderr)
         return 2
+    except Interrupted as stopped:
+        print(f"hfkit: {stopped}", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,7 +171,7 @@ def _validate(args) -> None:
 
 
 def _merge(args) -> None:
-    from hfkit import models, runs, tasks
+    from hfkit import lora, runs, tasks
     from hfkit.recipe import load_recipe
 
     run_dir = Path(args.run_dir)
@@ -180,8 +184,8 @@ def _merge(args) -> None:
     recipe = load_recipe(run_dir / runs.RECIPE)
     output = Path(args.output) if args.output else run_dir / "merged"
     task = tasks.for_recipe(recipe)
-    models.merge_adapter(recipe.model, adapter, output, task.auto_model,
-                         dtype=models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
+    lora.merge_adapter(recipe.model, adapter, output, task.auto_model,
+                         dtype=lora.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
     print(f"Merged model written to {output}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,11 +40,16 @@ def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[st
         ds = select_fields(ds, cfg.columns, fields, source=_describe(cfg, split), optional=optional)
         if convert is not None:
             ds = convert(ds)
-        ds = _text_as_strings(ds, text_fields)
+        ds = _text_as_strings(ds, text_fields, source=_describe(cfg, split))
         cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc,
                                                     normalize_fields=normalize_fields)
 
     if "validation" in splits and "validation" not in cleaned and "train" in cleaned:
+        rows = len(cleaned["train"])
+        held_out = math.ceil(rows * cfg.validation_fraction)  # how datasets rounds test_size
+        if held_out >= rows:
+            raise HfkitError(f"data: the train split has {rows} row(s), too few to hold out "
+                             f"validation_fraction={cfg.validation_fraction}; add data.validation_file or more data")
         held = cleaned["train"].train_test_split(test_size=cfg.validation_fraction, seed=seed)
         cleaned["train"], cleaned["validation"] = held["train"], held["test"]
         report["validation"] = [{"step": "held out from train", "fraction": cfg.validation_fraction,
@@ -182,19 +188,40 @@ def _csv_as_text(path: Path) -> dict[str, Any]:
     return {"features": Features({name: Value("string") for name in header}), "keep_default_na": False}
 
 
-def _text_as_strings(ds: Dataset, text_fields: tuple[str, ...]) -> Dataset:
-    """A text field holding numbers (a completion "42" written as 42) is read as text."""
+def _text_as_strings(ds: Dataset, text_fields: tuple[str, ...], source: str) -> Dataset:
+    """Text fields must hold text: numbers (a completion "42" written as 42) are read as text,
+    lists and objects are refused. A `messages` field must be a list of {role, content}."""
     from datasets import List, Value
 
     for field in text_fields:
         feature = ds.features[field]
-        if isinstance(feature, Value) and feature.dtype not in ("string", "large_string"):
+        if field == "messages":
+            _check_messages(feature, source)
+        elif isinstance(feature, Value) and feature.dtype not in ("string", "large_string"):
             ds = ds.cast_column(field, Value("string"))
-        elif not isinstance(feature, (Value, List)):  # mixed types in one column: datasets keeps them as JSON
+        elif isinstance(feature, Value):
+            continue
+        elif isinstance(feature, (List, dict)) or not _only_scalars(ds, field):
+            raise HfkitError(f"data: column {field!r} of {source} holds lists or objects; it must hold text")
+        else:  # numbers and strings mixed in one column: datasets keeps them as JSON
             features = ds.features.copy()
             features[field] = Value("string")
             ds = ds.map(_scalars_as_text, fn_kwargs={"field": field}, features=features, desc=f"read {field} as text")
     return ds
+
+
+def _check_messages(feature, source: str) -> None:
+    from datasets import List, Value
+
+    turn = feature.feature if isinstance(feature, List) else None
+    if not (isinstance(turn, dict) and all(isinstance(turn.get(key), Value) and turn[key].dtype in ("string", "large_string")
+                                           for key in ("role", "content"))):
+        raise HfkitError(f"data: column 'messages' of {source} must be a list of {{role, content}} turns, "
+                         'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]')
+
+
+def _only_scalars(ds: Dataset, field: str) -> bool:
+    return all(value is None or isinstance(value, (str, int, float, bool)) for value in ds[:][field])
 
 
 def _scalars_as_text(example: dict[str, Any], field: str) -> dict[str, Any]:

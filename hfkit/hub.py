@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hfkit import models, runs, tasks
+from hfkit import lora, runs, tasks
 from hfkit.cards import public_recipe_yaml, render_card
 from hfkit.errors import HfkitError
 from hfkit.recipe import load_recipe
@@ -33,8 +33,8 @@ def assemble(run_dir: Path, out_dir: Path, repo_id: str | None, merge: bool) -> 
         raise HfkitError(f"{run_dir} has no {weights.name}/ folder: the run did not finish")
     if merge and recipe.peft.method == "lora":
         task = tasks.for_recipe(recipe)
-        models.merge_adapter(recipe.model, weights, out_dir, task.auto_model,
-                             dtype=models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
+        lora.merge_adapter(recipe.model, weights, out_dir, task.auto_model,
+                             dtype=lora.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
     else:
         _copy_inside(weights, out_dir, run_dir)
     runs.write_text(out_dir / runs.RECIPE, public_recipe_yaml(recipe))

@@ -1,4 +1,4 @@
-"""Checkpoint loading: Hub id, local folder, .gguf file or offline alias -> model and tokenizer, plus LoRA.
+"""Checkpoint loading: Hub id, local folder, .gguf file or offline alias -> model and tokenizer.
 
 A GGUF file is de-quantised once into a safetensors folder under $HFKIT_CACHE (default
 ~/.cache/hfkit) and loaded from there afterwards: converting SmolLM2 costs ~25 s, reloading ~3 s.
@@ -6,6 +6,7 @@ A GGUF file is de-quantised once into a safetensors folder under $HFKIT_CACHE (d
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.util
 import os
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hfkit.errors import HfkitError
-from hfkit.recipe import ModelSection, PeftSection
+from hfkit.recipe import ModelSection
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,6 @@ ALIASES = {
 }
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-NEW_HEADS = {"QUESTION_ANS": ["qa_outputs"]}  # peft task type -> heads a pretrained encoder lacks
 PICKLED_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -86,6 +86,10 @@ def locate_name(name: str, cfg: ModelSection) -> Location:
     if _looks_like_path(name):
         raise HfkitError(f"model.name_or_path: folder not found: {path} (give a model folder, a .gguf file, an alias "
                          f"({', '.join(ALIASES)}) or a Hub id)")
+    close = difflib.get_close_matches(name, list(ALIASES), n=1, cutoff=0.6)
+    if close and "/" not in name:
+        raise HfkitError(f"model.name_or_path: unknown alias {name!r}; did you mean {close[0]!r}? "
+                         f"(aliases: {', '.join(ALIASES)})")
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -129,6 +133,46 @@ def is_encoder_decoder(cfg: ModelSection) -> bool:
     return bool(_from_pretrained(AutoConfig, location.path, cfg).is_encoder_decoder)
 
 
+def check_gguf_file(path: Path) -> None:
+    """Read the whole GGUF header and tensor table: a truncated file fails here, before training."""
+    from gguf import GGUFReader
+
+    try:
+        GGUFReader(str(path))
+    except Exception as err:  # the reader raises ValueError, IndexError, ... on damaged files
+        raise HfkitError(f"model.name_or_path: {path} is truncated or corrupt ({_short(err)}); re-download or "
+                         "re-install it") from None
+
+
+def load_config(cfg: ModelSection):
+    """The model's config without its weights (None for bert2bert); refuses remote code like loading does."""
+    from transformers import AutoConfig
+
+    if cfg.encoder_decoder:
+        return None
+    location = locate(cfg)
+    if location.kind == "gguf":
+        path = Path(location.path)
+        cached = _gguf_cache_folder(path)
+        if (cached / "config.json").is_file():
+            return AutoConfig.from_pretrained(cached)
+        return AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+    kwargs = {"gguf_file": location.gguf_file} if location.gguf_file else {}
+    return _from_pretrained(AutoConfig, location.path, cfg, **kwargs)
+
+
+def check_lengths(settings: dict[str, int | None], config, tokenizer=None) -> None:
+    """Sequence lengths a recipe sets must fit the model's position embeddings."""
+    limit = getattr(config, "max_position_embeddings", None) if config is not None else None
+    if limit is None and tokenizer is not None and tokenizer.model_max_length < 1_000_000:
+        limit = tokenizer.model_max_length
+    if limit is None:
+        return  # relative positions (T5): no hard limit
+    for key, value in settings.items():
+        if value is not None and value > limit:
+            raise HfkitError(f"{key}: {value} tokens is more than this model's maximum of {limit}; set it to at most {limit}")
+
+
 def load_tokenizer(path: str, cfg: ModelSection):
     """The tokenizer, with a pad token and right padding (generation pads left on its own)."""
     from transformers import AutoTokenizer
@@ -160,35 +204,6 @@ def load_base_model(cfg: ModelSection, auto_class: str, tokenizer, dtype=None):
     if cfg.encoder_decoder:
         return build_encoder_decoder(cfg, tokenizer)
     return load_model(materialize(cfg), cfg, auto_class, dtype=dtype)
-
-
-def frozen_base_dtype(cfg: ModelSection, peft_cfg: PeftSection, task_type: str):
-    """bfloat16 for the frozen base of a LoRA run, when the recipe leaves model.dtype on auto and the
-    hardware computes bf16 natively; None otherwise (the checkpoint's own dtype).
-
-    Under LoRA the base weights never change, so an fp32 copy only costs memory: on SmolLM2-135M
-    (2 CPU cores with AVX512-BF16) bf16 cuts LoRA's peak RSS from 3.0 to 2.1 GB and trains 1.6x
-    faster. The adapters stay fp32 (peft upcasts them). Runs with a new head (extractive QA) keep
-    fp32, since that head is trained in full.
-    """
-    import torch
-
-    if cfg.dtype != "auto" or peft_cfg.method != "lora" or NEW_HEADS.get(task_type) or cfg.encoder_decoder:
-        return None
-    return torch.bfloat16 if bf16_is_native() else None
-
-
-def bf16_is_native() -> bool:
-    """A GPU that supports bf16, or a CPU with AVX512-BF16/AMX (elsewhere bf16 is emulated and slow)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def build_encoder_decoder(cfg: ModelSection, tokenizer):
@@ -229,13 +244,17 @@ def materialize_name(name: str, cfg: ModelSection) -> str:
     return location.path
 
 
-def gguf_to_folder(gguf_path: Path) -> Path:
-    """De-quantise a GGUF into a safetensors folder under the cache, keyed on the file's content."""
+def _gguf_cache_folder(gguf_path: Path) -> Path:
     digest = hashlib.sha256()
     with gguf_path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 24), b""):
             digest.update(chunk)
-    folder = cache_root() / "gguf" / f"{gguf_path.stem}-{digest.hexdigest()[:16]}"
+    return cache_root() / "gguf" / f"{gguf_path.stem}-{digest.hexdigest()[:16]}"
+
+
+def gguf_to_folder(gguf_path: Path) -> Path:
+    """De-quantise a GGUF into a safetensors folder under the cache, keyed on the file's content."""
+    folder = _gguf_cache_folder(gguf_path)
     if (folder / "config.json").is_file():
         return folder
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
@@ -259,75 +278,6 @@ def gguf_to_folder(gguf_path: Path) -> Path:
     except OSError:  # another process finished first: keep its folder
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
-
-
-def add_lora(model, peft_cfg: PeftSection, task_type: str):
-    """Wrap `model` with LoRA adapters; a target list that matches nothing gets a clear error."""
-    from peft import LoraConfig, get_peft_model
-
-    # A freshly initialised head (extractive QA's span scorer) is trained and saved in full,
-    # and kept out of the LoRA targets, which "all-linear" would otherwise include.
-    heads = NEW_HEADS.get(task_type, [])
-    config = LoraConfig(
-        task_type=task_type,
-        r=peft_cfg.r,
-        lora_alpha=peft_cfg.alpha,
-        lora_dropout=peft_cfg.dropout,
-        target_modules=peft_cfg.target_modules,
-        use_dora=peft_cfg.use_dora,
-        modules_to_save=heads or None,
-        exclude_modules=heads or None,
-    )
-    try:
-        return get_peft_model(model, config)
-    except ValueError as err:
-        if "target" not in str(err).lower():
-            raise
-        raise HfkitError(
-            f"peft.target_modules: {peft_cfg.target_modules} matches no layer of this model; "
-            f"its linear layers are: {', '.join(linear_module_names(model))} (or use 'all-linear')"
-        ) from None
-
-
-def check_saved_adapter(folder: Path) -> None:
-    """Refuse an adapter saved with empty tensors (DeepSpeed ZeRO-3 without gathering, peft #297)."""
-    from safetensors import safe_open
-
-    path = folder / "adapter_model.safetensors"
-    with safe_open(str(path), framework="pt") as weights:
-        names = list(weights.keys())
-        empty = [name for name in names if 0 in weights.get_slice(name).get_shape()]
-    if empty or not names:
-        raise HfkitError(f"the adapter saved in {folder} has {len(empty) or 'no'} empty tensors: the weights were not "
-                         "gathered before saving. Under DeepSpeed ZeRO-3 set zero3_save_16bit_model: true "
-                         "(accelerate_configs/deepspeed_zero3.yaml does)")
-
-
-def linear_module_names(model) -> list[str]:
-    """Distinct short names of the linear layers LoRA can target (q_proj, v_proj, ...)."""
-    import torch
-
-    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
-    return sorted(names)
-
-
-def count_parameters(model) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total
-
-
-def merge_adapter(cfg: ModelSection, adapter_dir: Path, output_dir: Path, auto_class: str, dtype=None) -> None:
-    """Fold a LoRA adapter into its base model (loaded in `dtype`, as in training) and save a plain
-    transformers folder."""
-    from peft import PeftModel
-
-    tokenizer = load_tokenizer(str(adapter_dir), cfg)
-    base = load_base_model(cfg, auto_class, tokenizer, dtype=dtype)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    merged.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
 
 
 def _from_pretrained(cls, path: str, cfg: ModelSection, **kwargs):

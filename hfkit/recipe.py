@@ -104,7 +104,7 @@ class DataSection(_Section):
     max_eval_samples: PositiveInt | None = None
     validation_fraction: float = Field(0.05, gt=0, lt=1)  # held out when there is no validation split
     num_proc: PositiveInt | None = None
-    max_length: PositiveInt = 512  # decoder-only: prompt + target tokens, longer examples are truncated
+    max_length: PositiveInt | None = None  # decoder-only: prompt + target tokens (unset: 512 or the model's max)
     block_size: PositiveInt | None = None  # format: text packs tokens into blocks of this size
     # Wrap the prompt as a user turn of the tokenizer's chat template. Unset: off for the
     # generation task's prompt_completion, on for translation/summarization when the tokenizer has one.
@@ -114,7 +114,7 @@ class DataSection(_Section):
     source_lang: str | None = None  # translation: keys of the WMT layout, e.g. en
     target_lang: str | None = None
     source_prefix: str = ""  # encoder-decoder input prefix, e.g. T5's "translate English to Romanian: "
-    max_source_length: PositiveInt = 1024  # encoder-decoder
+    max_source_length: PositiveInt | None = None  # encoder-decoder (unset: 1024 or the model's max)
     max_target_length: PositiveInt = 128  # encoder-decoder
 
     @model_validator(mode="after")
@@ -234,25 +234,6 @@ class Recipe(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-# Fields transformers 5 renamed or removed, so an old recipe gets the new name instead of a guess.
-TRAINING_RENAMED = {
-    "evaluation_strategy": "use 'eval_strategy' (renamed in transformers 5)",
-    "no_cuda": "use 'use_cpu' (renamed in transformers 5)",
-    "warmup_ratio": "use 'warmup_steps' (transformers 5 removed warmup_ratio)",
-    "group_by_length": "use 'train_sampling_strategy: group_by_length' (transformers 5)",
-    "overwrite_output_dir": "hfkit never overwrites a run; pass --overwrite to 'hfkit train'",
-    "output_dir": "hfkit sets it to the run folder; use output.dir and output.name",
-    "logging_dir": "logs go into the run folder (removed in transformers 5)",
-    "save_safetensors": "weights are always saved as safetensors (removed in transformers 5)",
-    "use_mps_device": "removed in transformers 5; the device is chosen automatically",
-    "include_tokens_per_second": "removed in transformers 5",
-    # hfkit always generates at evaluation, with the recipe's generation section:
-    "predict_with_generate": "hfkit always generates at evaluation; remove it",
-    "generation_max_length": "use generation.max_new_tokens",
-    "generation_num_beams": "use generation.num_beams",
-    "generation_config": "use the generation section",
-}
-
 _PATH_KEYS = ("train_file", "validation_file", "test_file")
 
 
@@ -347,7 +328,7 @@ def _format_errors(err: ValidationError, where: str) -> str:
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown key{_suggest(e['loc'][-1], _fields_at(e['loc'][:-1]))}")
+            lines.append(f"{loc}: unknown key{suggest(e['loc'][-1], _fields_at(e['loc'][:-1]))}")
         elif e["type"] == "missing":
             lines.append(f"{loc}: required key is missing")
         else:
@@ -376,7 +357,7 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(section.model_fields)
 
 
-def _suggest(name: Any, valid: list[str]) -> str:
+def suggest(name: Any, valid: list[str]) -> str:
     close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
@@ -386,6 +367,7 @@ def _suggest(name: Any, valid: list[str]) -> str:
 def _check_task(recipe: Recipe, where: str) -> None:
     """Checks that need the task: its name, data format, metrics and the TrainingArguments keys."""
     from hfkit import metrics, tasks  # the task modules import transformers: only load them here
+    from hfkit.training_keys import training_key_problems
 
     if recipe.task not in tasks.names():
         raise HfkitError(f"{where}: task: unknown task {recipe.task!r}{_suggest_value(recipe.task, tasks.names())}")
@@ -412,36 +394,3 @@ def _suggest_value(name: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"; {hint}expected one of: {', '.join(valid)}"
-
-
-def training_key_problems(training: dict[str, Any], args_class: type) -> list[str]:
-    """Unknown keys and wrongly typed values in the `training` section."""
-    import dataclasses
-
-    fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
-    problems = []
-    for key, value in training.items():
-        if key in TRAINING_RENAMED:
-            problems.append(f"training.{key}: not accepted; {TRAINING_RENAMED[key]}")
-        elif key not in fields:
-            problems.append(f"training.{key}: not a {args_class.__name__} field{_suggest(key, list(fields))}")
-        elif not _type_fits(value, fields[key].type):
-            problems.append(f"training.{key}: expected {_type_name(fields[key].type)}, got {value!r}")
-    return problems
-
-
-_SIMPLE_TYPES = {int: (int,), float: (int, float), bool: (bool,)}
-
-
-def _type_fits(value: Any, annotation: Any) -> bool:
-    """Check the plain int/float/bool fields; richer annotations are left to TrainingArguments."""
-    expected = _SIMPLE_TYPES.get(annotation)
-    if expected is None or value is None:
-        return True
-    if annotation is not bool and isinstance(value, bool):
-        return False
-    return isinstance(value, expected)
-
-
-def _type_name(annotation: Any) -> str:
-    return {int: "an integer", float: "a number", bool: "true or false"}.get(annotation, str(annotation))

@@ -98,12 +98,17 @@ def peak_memory_mb() -> dict[str, float]:
 _TOKEN_LIKE = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 
+def redact_tokens(text: str) -> str:
+    """Hide anything shaped like a Hub token (hf_...) in a message."""
+    return _TOKEN_LIKE.sub("hf_***", text)
+
+
 def redact(arg: str) -> str:
     """Hide anything that looks like a token in a command-line argument."""
     key, sep, _ = arg.partition("=")
     if sep and "token" in key.lower():
         return f"{key}=***"
-    return _TOKEN_LIKE.sub("hf_***", arg)
+    return redact_tokens(arg)
 
 
 def last_complete_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:

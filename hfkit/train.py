@@ -5,16 +5,20 @@ Read top to bottom, `train` is the whole job, the way transformers' example scri
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from transformers import TrainerCallback
 
-from hfkit import data, distributed, models, runs, tasks
-from hfkit.errors import HfkitError
+from hfkit import data, distributed, lora, models, runs, tasks
+from hfkit.errors import HfkitError, Interrupted
 from hfkit.evaluation import Scores, results_table, score
 from hfkit.recipe import Recipe, load_recipe
 from hfkit.tasks import GenerationInputs, Task
@@ -106,6 +110,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     from transformers import set_seed
 
     task = tasks.for_recipe(recipe)
+    models.check_lengths(task.lengths(recipe), models.load_config(recipe.model))
     args = training_arguments(recipe, task)
     run_dir, checkpoint = _run_dir_and_checkpoint(recipe, overwrite, resume)
     args.output_dir = str(run_dir)
@@ -117,21 +122,26 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     model_path = _materialize(recipe)
     prepared = prepare(recipe, task, model_path, with_train=True)
     _say(_cleaning_table(prepared.cleaning))
-    dtype = models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type)
+    dtype = lora.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type)
     if dtype is not None:
         _say("LoRA: the frozen base weights are loaded in bfloat16 (model.dtype: float32 keeps them fp32)")
     model = models.load_base_model(recipe.model, task.auto_model, prepared.tokenizer, dtype=dtype)
     method = recipe.peft.method
     if method == "lora":
-        model = models.add_lora(model, recipe.peft, prepared.task.peft_task_type)
-    trainable, total = models.count_parameters(model)
+        model = lora.add_lora(model, recipe.peft, prepared.task.peft_task_type)
+    trainable, total = lora.count_parameters(model)
     _say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%, {method})")
 
     trainer = make_trainer(args, prepared, model)
     baseline = _baseline(trainer, prepared, recipe, run_dir, resumed=resume is not None)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    stop = StopOnInterrupt()
+    trainer.add_callback(stop)
+    with stop.listening():
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
+    if stop.requested:
+        _mark_interrupted(run_dir, trainer)
     partial = run_dir / runs.PARTIAL_PREDICTIONS if is_main else None
     final = score(trainer, prepared, recipe, stream_to=partial)
 
@@ -140,7 +150,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     environment = _env(trainer, command)  # gathers every process's device
     if is_main:
         if method == "lora":
-            models.check_saved_adapter(weights_dir)
+            lora.check_saved_adapter(weights_dir)
         prepared.tokenizer.save_pretrained(str(weights_dir))
         runs.write_jsonl(run_dir / runs.PREDICTIONS, final.predictions)
         partial.unlink(missing_ok=True)
@@ -203,6 +213,48 @@ def _baseline(trainer, prepared: Prepared, recipe: Recipe, run_dir: Path, resume
     return baseline
 
 
+class StopOnInterrupt(TrainerCallback):
+    """The first Ctrl-C lets the current step finish, saves a checkpoint and stops training; a
+    second one stops at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_save = True  # Trainer writes a complete checkpoint (model, optimizer, RNG, data position)
+            control.should_training_stop = True
+
+    @contextmanager
+    def listening(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set from the main thread
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handle(signum, frame):
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+            _say("[yellow]Interrupted: saving a checkpoint after this step (Ctrl-C again to quit at once)[/yellow]")
+
+        signal.signal(signal.SIGINT, handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _mark_interrupted(run_dir: Path, trainer) -> None:
+    checkpoint, _ = runs.last_complete_checkpoint(run_dir)
+    if distributed.is_main():
+        saved = runs.read_json(run_dir / runs.METRICS) if (run_dir / runs.METRICS).is_file() else {}
+        runs.write_json(run_dir / runs.METRICS, {**saved, "status": "interrupted",
+                                                 "log_history": trainer.state.log_history})
+    raise Interrupted(f"training stopped at step {trainer.state.global_step}; the checkpoint is "
+                      f"{checkpoint}. Resume with: hfkit train --resume {run_dir}")
+
+
 def _unmark_prepared_for_evaluation(trainer) -> None:
     """Let `train()` wrap the model for data-parallel training after an `evaluate()`.
 
@@ -242,7 +294,7 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False, command
     if weights is not None and weights.name == runs.MODEL:
         model = models.load_model(str(weights), recipe.model, prepared.task.auto_model)
     else:
-        dtype = models.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type) if weights else None
+        dtype = lora.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type) if weights else None
         model = models.load_base_model(recipe.model, task.auto_model, prepared.tokenizer, dtype=dtype)
         if weights is not None:
             from peft import PeftModel

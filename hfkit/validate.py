@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hfkit import models, tasks
+from hfkit import lora, models, tasks
 from hfkit.errors import HfkitError
 from hfkit.recipe import load_recipe
 from hfkit.train import load_data, training_arguments
@@ -25,12 +25,21 @@ def validate(recipe_path: str, overrides: list[str], skip_hub: bool = False, ove
     fmt = task.format_of(recipe)
     done = [f"schema: task {recipe.task}, format {fmt}, peft {recipe.peft.method}"]
 
-    for location in models.locate_all(recipe.model):
+    locations = models.locate_all(recipe.model)
+    for location in locations:
         if location.kind == "hub" and not skip_hub:
             models.check_hub_model(location, recipe.model)
             done.append(f"model: {location.path} found on the Hub or in its cache")
         else:
+            if location.kind == "gguf":
+                models.check_gguf_file(Path(location.path))
             done.append(f"model: {location.kind} {location.path}" + (" (Hub not checked)" if location.kind == "hub" else ""))
+    if not (skip_hub and any(location.kind == "hub" for location in locations)):
+        config = models.load_config(recipe.model)  # refuses a model that needs remote code the recipe does not allow
+        task = tasks.for_recipe(recipe)
+        models.check_lengths(task.lengths(recipe), config)
+        lora.check_target_modules(recipe.model, recipe.peft, task.auto_model, config)
+        done.append(f"model: {task.auto_model}, lengths and LoRA targets fit its config")
 
     if recipe.data.dataset and skip_hub:
         done.append(f"data: Hub dataset {recipe.data.dataset} (not checked)")

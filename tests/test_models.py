@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 from safetensors.torch import save_file
 
-from hfkit import models
+from hfkit import lora, models
 from hfkit.errors import HfkitError
 from hfkit.recipe import ModelSection, PeftSection
 
@@ -68,9 +68,9 @@ def test_offline_hub_model_that_is_not_cached(tmp_path, monkeypatch):
 def test_lora_counts_and_saves_only_the_adapter(tiny_llama, tmp_path):
     cfg = ModelSection(name_or_path=str(tiny_llama))
     base = models.load_model(str(tiny_llama), cfg, "AutoModelForCausalLM")
-    _, total_before = models.count_parameters(base)
-    model = models.add_lora(base, PeftSection(r=4, target_modules=["q_proj", "v_proj"]), "CAUSAL_LM")
-    trainable, total = models.count_parameters(model)
+    _, total_before = lora.count_parameters(base)
+    model = lora.add_lora(base, PeftSection(r=4, target_modules=["q_proj", "v_proj"]), "CAUSAL_LM")
+    trainable, total = lora.count_parameters(model)
     # per layer: q_proj 64->64 and v_proj 64->32 (2 kv heads of 16), each A (r x in) + B (out x r)
     per_layer = 4 * 64 + 64 * 4 + 4 * 64 + 32 * 4
     assert trainable == 2 * per_layer
@@ -84,7 +84,7 @@ def test_target_modules_that_match_nothing_list_the_candidates(tiny_llama):
     cfg = ModelSection(name_or_path=str(tiny_llama))
     base = models.load_model(str(tiny_llama), cfg, "AutoModelForCausalLM")
     with pytest.raises(HfkitError, match=r"matches no layer.*down_proj, gate_proj, .*q_proj"):
-        models.add_lora(base, PeftSection(target_modules=["query", "value"]), "CAUSAL_LM")
+        lora.add_lora(base, PeftSection(target_modules=["query", "value"]), "CAUSAL_LM")
 
 
 def test_remote_code_is_refused_unless_the_recipe_allows_it(tmp_path):

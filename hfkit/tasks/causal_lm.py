@@ -12,7 +12,7 @@ from itertools import chain
 
 from hfkit.errors import HfkitError
 from hfkit.tasks import GenerationInputs, Task
-from hfkit.tasks.common import cache_key, drop_examples_without_target, pad_multiple
+from hfkit.tasks.common import cache_key, decoder_max_length, drop_examples_without_target, pad_multiple, within_model
 
 IGNORE = -100
 # Bump when the tokenisation below changes: it is part of the preprocessing cache key.
@@ -25,8 +25,8 @@ def preprocess(ds, tokenizer, recipe, fmt: str):
     """Tokenise one split for training or loss evaluation (input_ids, attention_mask, labels)."""
     data = recipe.data
     if fmt == "text":
-        return pack_text(ds, tokenizer, data.block_size or min(1024, tokenizer.model_max_length), data.num_proc)
-    return tokenize_pairs(ds, tokenizer, fmt, bool(data.chat_template), data.max_length, data.num_proc)
+        return pack_text(ds, tokenizer, within_model(data.block_size, 1024, tokenizer), data.num_proc)
+    return tokenize_pairs(ds, tokenizer, fmt, bool(data.chat_template), decoder_max_length(recipe, tokenizer), data.num_proc)
 
 
 def generation_inputs(ds, tokenizer, recipe, fmt: str) -> GenerationInputs | None:
@@ -153,4 +153,6 @@ TASK = Task(
     generation_inputs=generation_inputs,
     training_args_class=_training_args_class,
     trainer_class=_trainer_class,
+    lengths=lambda recipe: ({"data.block_size": recipe.data.block_size} if recipe.data.format == "text"
+                            else {"data.max_length": recipe.data.max_length}),
 )

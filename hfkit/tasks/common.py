@@ -28,6 +28,21 @@ def cache_key(ds, tokenizer, *settings) -> str:
     return Hasher.hash([ds._fingerprint, tokenizer_fingerprint(tokenizer), *map(repr, settings)])
 
 
+def within_model(value: int | None, default: int, tokenizer) -> int:
+    """A length the recipe sets, or `default` capped at what the model takes (as run_clm.py does)."""
+    return value if value is not None else min(default, tokenizer.model_max_length)
+
+
+def decoder_max_length(recipe, tokenizer) -> int:
+    """Decoder-only: prompt + target tokens."""
+    return within_model(recipe.data.max_length, 512, tokenizer)
+
+
+def encoder_max_length(recipe, tokenizer) -> int:
+    """Encoder-decoder: encoder input tokens."""
+    return within_model(recipe.data.max_source_length, 1024, tokenizer)
+
+
 def pad_multiple() -> int | None:
     """Pad batches to a multiple of 8 on a GPU (tensor cores want aligned shapes); on a CPU that
     would only add padding."""

@@ -25,8 +25,9 @@ from hfkit.errors import HfkitError
 from hfkit.tasks import GenerationInputs, Task
 from hfkit.tasks.causal_lm import collator as causal_collator
 from hfkit.tasks.causal_lm import pair_generation_inputs, tokenize_pairs
-from hfkit.tasks.common import cache_key, pad_multiple
-from hfkit.tasks.text2text import seq2seq_collator, seq2seq_preprocess, uses_chat_template
+from hfkit.tasks.common import cache_key, decoder_max_length, encoder_max_length, pad_multiple
+from hfkit.tasks.text2text import (decoder_lengths, encoder_decoder_lengths, seq2seq_collator, seq2seq_preprocess,
+                                   uses_chat_template)
 
 PREPROCESS_VERSION = 1  # part of the cache key: bump when the tokenisation below changes
 FIELDS = ("question", "context", "answers")
@@ -207,7 +208,7 @@ def seq2seq_qa_preprocess(ds, tokenizer, recipe, fmt: str):
 def seq2seq_qa_inputs(ds, tokenizer, recipe, fmt: str) -> GenerationInputs:
     data = recipe.data
     sources = [data.source_prefix + s for s in rendered(ds, recipe, SEQ2SEQ_TEMPLATE)["source"]]
-    prompts = tokenizer(sources, max_length=data.max_source_length, truncation=True)["input_ids"]
+    prompts = tokenizer(sources, max_length=encoder_max_length(recipe, tokenizer), truncation=True)["input_ids"]
     return dataclasses.replace(reference_inputs(ds), prompts=prompts)
 
 
@@ -218,7 +219,7 @@ def _as_pairs(ds, recipe):
 
 def decoder_qa_preprocess(ds, tokenizer, recipe, fmt: str):
     return tokenize_pairs(_as_pairs(ds, recipe), tokenizer, "prompt_completion", uses_chat_template(recipe, tokenizer),
-                          recipe.data.max_length, recipe.data.num_proc)
+                          decoder_max_length(recipe, tokenizer), recipe.data.num_proc)
 
 
 def decoder_qa_inputs(ds, tokenizer, recipe, fmt: str) -> GenerationInputs:
@@ -247,10 +248,11 @@ def _for_model(recipe) -> Task:
     if is_encoder_decoder(recipe.model):
         return dataclasses.replace(generative, auto_model="AutoModelForSeq2SeqLM", peft_task_type="SEQ_2_SEQ_LM",
                                    preprocess=seq2seq_qa_preprocess, generation_inputs=seq2seq_qa_inputs,
-                                   collator=seq2seq_collator, trainer_class=_transformers("Seq2SeqTrainer"))
+                                   collator=seq2seq_collator, trainer_class=_transformers("Seq2SeqTrainer"),
+                                   lengths=encoder_decoder_lengths)
     return dataclasses.replace(generative, auto_model="AutoModelForCausalLM", peft_task_type="CAUSAL_LM",
                                preprocess=decoder_qa_preprocess, generation_inputs=decoder_qa_inputs,
-                               collator=causal_collator, trainer_class=_transformers("Trainer"))
+                               collator=causal_collator, trainer_class=_transformers("Trainer"), lengths=decoder_lengths)
 
 
 TASK = Task(
@@ -272,5 +274,6 @@ TASK = Task(
     for_model=_for_model,
     predict=extractive_predict,
     metric_inputs=metric_inputs,
+    lengths=lambda recipe: {"qa.max_seq_length": recipe.qa.max_seq_length},
 )
 EXTRACTIVE = dataclasses.replace(TASK, for_model=None)

@@ -18,7 +18,7 @@ from hfkit.errors import HfkitError
 from hfkit.tasks import GenerationInputs, Task
 from hfkit.tasks.causal_lm import collator as causal_collator
 from hfkit.tasks.causal_lm import pair_generation_inputs, tokenize_pairs
-from hfkit.tasks.common import cache_key, pad_multiple
+from hfkit.tasks.common import cache_key, decoder_max_length, encoder_max_length, pad_multiple
 
 PREPROCESS_VERSION = 1  # part of the cache key: bump when the tokenisation below changes
 IGNORE = -100
@@ -64,12 +64,12 @@ def _split_translation(example, source_lang: str, target_lang: str) -> dict:
 
 def seq2seq_preprocess(ds, tokenizer, recipe, fmt: str):
     data = recipe.data
-    key = cache_key(ds, tokenizer, PREPROCESS_VERSION, data.source_prefix, data.max_source_length,
-                    data.max_target_length)
+    source_length = encoder_max_length(recipe, tokenizer)
+    key = cache_key(ds, tokenizer, PREPROCESS_VERSION, data.source_prefix, source_length, data.max_target_length)
     return ds.map(_encode_seq2seq, batched=True, remove_columns=ds.column_names, num_proc=data.num_proc,
                   new_fingerprint=key, desc="tokenise",
                   fn_kwargs={"tokenizer": tokenizer, "prefix": data.source_prefix,
-                             "max_source_length": data.max_source_length, "max_target_length": data.max_target_length})
+                             "max_source_length": source_length, "max_target_length": data.max_target_length})
 
 
 def _encode_seq2seq(batch, tokenizer, prefix: str, max_source_length: int, max_target_length: int) -> dict:
@@ -90,7 +90,7 @@ def ending_in_eos(ids: list[int], eos: int | None, max_length: int) -> list[int]
 
 def seq2seq_generation_inputs(ds, tokenizer, recipe, fmt: str) -> GenerationInputs:
     data = recipe.data
-    prompts = tokenizer([data.source_prefix + s for s in ds["source"]], max_length=data.max_source_length,
+    prompts = tokenizer([data.source_prefix + s for s in ds["source"]], max_length=encoder_max_length(recipe, tokenizer),
                         truncation=True)["input_ids"]
     return GenerationInputs(prompts=prompts, references=[t.strip() for t in ds["target"]], sources=list(ds["source"]))
 
@@ -107,7 +107,7 @@ def seq2seq_collator(tokenizer, model=None):
 def decoder_preprocess(ds, tokenizer, recipe, fmt: str):
     data = recipe.data
     return tokenize_pairs(as_prompts(ds, recipe), tokenizer, "prompt_completion", uses_chat_template(recipe, tokenizer),
-                          data.max_length, data.num_proc)
+                          decoder_max_length(recipe, tokenizer), data.num_proc)
 
 
 def decoder_generation_inputs(ds, tokenizer, recipe, fmt: str) -> GenerationInputs:
@@ -143,6 +143,14 @@ def _language(code: str | None) -> str:
 
 # The tasks -------------------------------------------------------------------------------------
 
+def encoder_decoder_lengths(recipe) -> dict:
+    return {"data.max_source_length": recipe.data.max_source_length, "data.max_target_length": recipe.data.max_target_length}
+
+
+def decoder_lengths(recipe) -> dict:
+    return {"data.max_length": recipe.data.max_length}
+
+
 def _seq2seq_args():
     from transformers import Seq2SeqTrainingArguments
 
@@ -169,7 +177,8 @@ def _for_model(recipe) -> Task:
         return task
     return dataclasses.replace(task, auto_model="AutoModelForCausalLM", peft_task_type="CAUSAL_LM",
                                preprocess=decoder_preprocess, generation_inputs=decoder_generation_inputs,
-                               collator=causal_collator, trainer_class=_trainer, for_model=None)
+                               collator=causal_collator, trainer_class=_trainer, for_model=None,
+                               lengths=decoder_lengths)
 
 
 def _make(name: str, metrics: list[str]) -> Task:
@@ -190,6 +199,7 @@ def _make(name: str, metrics: list[str]) -> Task:
         convert=convert,
         for_model=_for_model,
         needs_languages=name == "translation",
+        lengths=encoder_decoder_lengths,
     )
 
 

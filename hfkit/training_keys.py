@@ -1,0 +1,63 @@
+"""The recipe's `training` section is handed to TrainingArguments unchanged; this checks its keys first.
+
+Unknown keys get the closest real field, keys transformers 5 renamed or removed get the new name,
+and plain int/float/bool fields get a type check (a string learning rate would only fail deep
+inside the optimizer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hfkit.recipe import suggest
+
+# Fields transformers 5 renamed or removed, so an old recipe gets the new name instead of a guess.
+TRAINING_RENAMED = {
+    "evaluation_strategy": "use 'eval_strategy' (renamed in transformers 5)",
+    "no_cuda": "use 'use_cpu' (renamed in transformers 5)",
+    "warmup_ratio": "use 'warmup_steps' (transformers 5 removed warmup_ratio)",
+    "group_by_length": "use 'train_sampling_strategy: group_by_length' (transformers 5)",
+    "overwrite_output_dir": "hfkit never overwrites a run; pass --overwrite to 'hfkit train'",
+    "output_dir": "hfkit sets it to the run folder; use output.dir and output.name",
+    "logging_dir": "logs go into the run folder (removed in transformers 5)",
+    "save_safetensors": "weights are always saved as safetensors (removed in transformers 5)",
+    "use_mps_device": "removed in transformers 5; the device is chosen automatically",
+    "include_tokens_per_second": "removed in transformers 5",
+    # hfkit always generates at evaluation, with the recipe's generation section:
+    "predict_with_generate": "hfkit always generates at evaluation; remove it",
+    "generation_max_length": "use generation.max_new_tokens",
+    "generation_num_beams": "use generation.num_beams",
+    "generation_config": "use the generation section",
+}
+
+
+def training_key_problems(training: dict[str, Any], args_class: type) -> list[str]:
+    """Unknown keys and wrongly typed values in the `training` section."""
+    fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
+    problems = []
+    for key, value in training.items():
+        if key in TRAINING_RENAMED:
+            problems.append(f"training.{key}: not accepted; {TRAINING_RENAMED[key]}")
+        elif key not in fields:
+            problems.append(f"training.{key}: not a {args_class.__name__} field{suggest(key, list(fields))}")
+        elif not _type_fits(value, fields[key].type):
+            problems.append(f"training.{key}: expected {_type_name(fields[key].type)}, got {value!r}")
+    return problems
+
+
+_SIMPLE_TYPES = {int: (int,), float: (int, float), bool: (bool,)}
+
+
+def _type_fits(value: Any, annotation: Any) -> bool:
+    """Check the plain int/float/bool fields; richer annotations are left to TrainingArguments."""
+    expected = _SIMPLE_TYPES.get(annotation)
+    if expected is None or value is None:
+        return True
+    if annotation is not bool and isinstance(value, bool):
+        return False
+    return isinstance(value, expected)
+
+
+def _type_name(annotation: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false"}.get(annotation, str(annotation))

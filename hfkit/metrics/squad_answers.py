@@ -4,6 +4,8 @@ import re
 import string
 from collections import Counter
 
+import datasets
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
 
@@ -35,3 +37,13 @@ def f1_v2(prediction: str, gold: str) -> float:
     if not predicted or not expected:
         return float(predicted == expected)
     return f1_v1(prediction, gold)
+
+
+def squad_features(no_answer_probability: bool):
+    """The Hub modules' input shapes: predictions {id, prediction_text[, no_answer_probability]},
+    references {id, answers: {text, answer_start}}."""
+    prediction = {"id": datasets.Value("string"), "prediction_text": datasets.Value("string")}
+    if no_answer_probability:
+        prediction["no_answer_probability"] = datasets.Value("float32")
+    answers = datasets.Sequence({"text": datasets.Value("string"), "answer_start": datasets.Value("int32")})
+    return datasets.Features({"predictions": prediction, "references": {"id": datasets.Value("string"), "answers": answers}})

@@ -1,9 +1,8 @@
 """SQuAD v1.1 exact match and F1 (0-100), as the official v1.1 evaluation script and the Hub's `squad`."""
 
-import datasets
 import evaluate
 
-from hfkit.metrics.squad_answers import exact, f1_v1
+from hfkit.metrics.squad_answers import exact, f1_v1, squad_features
 
 _KWARGS_DESCRIPTION = """
 Args:
@@ -25,12 +24,7 @@ class Squad(evaluate.Metric):
             description="SQuAD v1.1 exact match and F1.",
             citation="Rajpurkar et al., 2016. SQuAD: 100,000+ Questions for Machine Comprehension of Text.",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({
-                "predictions": {"id": datasets.Value("string"), "prediction_text": datasets.Value("string")},
-                "references": {"id": datasets.Value("string"),
-                               "answers": datasets.Sequence({"text": datasets.Value("string"),
-                                                             "answer_start": datasets.Value("int32")})},
-            }),
+            features=squad_features(no_answer_probability=False),
         )
 
     def _compute(self, predictions, references):

@@ -1,9 +1,8 @@
 """SQuAD v2.0 scores (0-100), as the official v2.0 evaluation script and the Hub's `squad_v2`."""
 
-import datasets
 import evaluate
 
-from hfkit.metrics.squad_answers import exact, f1_v2, normalize_answer
+from hfkit.metrics.squad_answers import exact, f1_v2, normalize_answer, squad_features
 
 _KWARGS_DESCRIPTION = """
 Args:
@@ -26,13 +25,7 @@ class SquadV2(evaluate.Metric):
             description="SQuAD v2.0 exact match and F1 with unanswerable questions.",
             citation="Rajpurkar et al., 2018. Know What You Don't Know: Unanswerable Questions for SQuAD.",
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({
-                "predictions": {"id": datasets.Value("string"), "prediction_text": datasets.Value("string"),
-                                "no_answer_probability": datasets.Value("float32")},
-                "references": {"id": datasets.Value("string"),
-                               "answers": datasets.Sequence({"text": datasets.Value("string"),
-                                                             "answer_start": datasets.Value("int32")})},
-            }),
+            features=squad_features(no_answer_probability=True),
         )
 
     def _compute(self, predictions, references, no_answer_threshold=1.0):

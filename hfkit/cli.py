@@ -1,4 +1,4 @@
-"""The `hfkit` command: train, eval, validate, merge, recipes.
+"""The `hfkit` command: train, launch, eval, validate, merge, push, compare, recipes.
 
 User mistakes (HfkitError) print one line and exit with code 2; anything else is a bug and keeps
 its traceback.

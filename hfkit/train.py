@@ -71,15 +71,15 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
     """`TrainingArguments` straight from the recipe's `training` section.
 
     hfkit sets output_dir (the run folder) and, unless the recipe sets them, two defaults:
-    `train_sampling_strategy: group_by_length` for variable-length examples (packed text is
-    all one length), and `use_cpu` when several processes are launched on a machine without an
-    accelerator, because only then does accelerate join them over gloo.
+    `train_sampling_strategy: group_by_length` for tasks whose examples vary in length (not packed
+    text, not extractive QA's windows), and `use_cpu` when several processes are launched on a
+    machine without an accelerator, because only then does accelerate join them over gloo.
     Building it also sets up the (distributed) state every later step relies on.
     """
     kwargs = dict(recipe.training)
     if "use_cpu" not in kwargs and distributed.launched_without_accelerator():
         kwargs["use_cpu"] = True
-    if "train_sampling_strategy" not in kwargs and task.format_of(recipe) != "text":
+    if "train_sampling_strategy" not in kwargs and task.group_by_length and task.format_of(recipe) != "text":
         kwargs["train_sampling_strategy"] = "group_by_length"  # batches of similar lengths: less padding
     try:
         args = task.training_args_class()(output_dir=str(output_dir) if output_dir else None, **kwargs)

@@ -211,3 +211,27 @@ def test_unanswerable_questions_need_v2(tmp_path):
         convert(Dataset.from_list(rows), recipe, "squad")
     recipe.qa.version_2_with_negative = True
     assert len(convert(Dataset.from_list(rows), recipe, "squad")) == 4
+
+
+def test_span_logits_come_back_in_dataset_order_even_with_length_grouped_batches(tiny_bert, tmp_path):
+    """Trainer batches evaluation by length under group_by_length; the answers must not follow."""
+    from hfkit import tasks
+    from hfkit.models import load_model
+    from hfkit.train import make_trainer, prepare, training_arguments
+
+    rows = qa_rows(6)
+    for i, row in enumerate(rows):  # contexts of very different lengths
+        row["context"] = row["context"] + " Tom plays the violin in Oslo." * (i * 3)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "valid.jsonl", rows)
+    recipe = load_recipe(_recipe(tmp_path, tiny_bert), [f"data.validation_file={tmp_path / 'valid.jsonl'}",
+                                                        "peft.method=none", "data.clean.decontaminate=false"])
+    task = tasks.for_recipe(recipe)
+    prepared = prepare(recipe, task, str(tiny_bert), with_train=False)
+    model = load_model(str(tiny_bert), recipe.model, task.auto_model)
+    answers = {}
+    for strategy in ("group_by_length", "sequential"):
+        args = training_arguments(recipe, task, tmp_path / strategy)
+        args.train_sampling_strategy = strategy
+        answers[strategy], _ = task.predict(make_trainer(args, prepared, model), prepared, recipe)
+    assert answers["group_by_length"] == answers["sequential"]

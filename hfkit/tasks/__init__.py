@@ -46,6 +46,8 @@ class Task:
     needs_languages: bool = False  # data.source_lang / target_lang are required
     optional_fields: tuple[str, ...] = ()  # columns kept when the data has them (e.g. an example id)
     lengths: Callable[[Any], dict[str, int | None]] = lambda recipe: {}  # recipe -> token lengths it sets, by key
+    # Batch training examples of similar length by default: they vary (extractive QA's windows barely do)
+    group_by_length: bool = True
     normalize_fields: tuple[str, ...] | None = None  # columns cleaning may rewrite; None: all text_fields
     # (trainer, prepared, recipe) -> (answers, loss): for tasks that do not generate (extractive QA)
     predict: Callable[..., tuple[list[str], float | None]] | None = None

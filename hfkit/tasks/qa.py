@@ -18,6 +18,7 @@ generated like translation/summarization with either model family.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -148,10 +149,23 @@ def extractive_inputs(ds, tokenizer, recipe, fmt: str) -> GenerationInputs:
 def extractive_predict(trainer, prepared, recipe) -> tuple[list[str], float | None]:
     """One `Trainer.predict` pass over the windows gives the loss and the span logits."""
     features = prepared.eval_dataset
-    output = trainer.predict(features.remove_columns(list(_EXTRA_COLUMNS)))
+    with _in_dataset_order(trainer.args):
+        output = trainer.predict(features.remove_columns(list(_EXTRA_COLUMNS)))
     start_logits, end_logits = output.predictions[:2]
     answers = best_spans(prepared.splits[recipe.eval.split], features, start_logits, end_logits, recipe.qa)
     return answers, output.metrics.get("test_loss")
+
+
+@contextmanager
+def _in_dataset_order(args):
+    """With `train_sampling_strategy: group_by_length`, Trainer also batches evaluation by length and
+    `predict()` returns the logits in that order; the windows' post-processing needs dataset order."""
+    chosen = args.train_sampling_strategy
+    args.train_sampling_strategy = "sequential"
+    try:
+        yield
+    finally:
+        args.train_sampling_strategy = chosen
 
 
 def best_spans(examples, features, start_logits, end_logits, qa) -> list[str]:
@@ -244,7 +258,7 @@ def _for_model(recipe) -> Task:
         return EXTRACTIVE
     from hfkit.models import is_encoder_decoder
 
-    generative = dataclasses.replace(TASK, predict=None, for_model=None)
+    generative = dataclasses.replace(TASK, predict=None, for_model=None, group_by_length=True)
     if is_encoder_decoder(recipe.model):
         return dataclasses.replace(generative, auto_model="AutoModelForSeq2SeqLM", peft_task_type="SEQ_2_SEQ_LM",
                                    preprocess=seq2seq_qa_preprocess, generation_inputs=seq2seq_qa_inputs,
@@ -275,5 +289,6 @@ TASK = Task(
     predict=extractive_predict,
     metric_inputs=metric_inputs,
     lengths=lambda recipe: {"qa.max_seq_length": recipe.qa.max_seq_length},
+    group_by_length=False,  # windows are near one length already; grouped batches of one context trained worse
 )
 EXTRACTIVE = dataclasses.replace(TASK, for_model=None)

@@ -99,7 +99,7 @@ def near_duplicate_keep(ds: Dataset, fields: tuple[str, ...], threshold: float) 
     num_perm = 128
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     keep = []
-    columns = ds[:]  # one read of every row, not one query per row
+    columns = ds.select_columns(list(fields))[:]  # one read of every row, not one query per row
     for i, row in enumerate(zip(*(columns[field] for field in fields))):
         signature = MinHash(num_perm=num_perm, seed=1)
         signature.update_batch(_shingles("\n".join(map(_as_text, row)).lower()))

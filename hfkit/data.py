@@ -221,7 +221,7 @@ def _check_messages(feature, source: str) -> None:
 
 
 def _only_scalars(ds: Dataset, field: str) -> bool:
-    return all(value is None or isinstance(value, (str, int, float, bool)) for value in ds[:][field])
+    return all(value is None or isinstance(value, (str, int, float, bool)) for value in ds.select_columns([field])[:][field])
 
 
 def _scalars_as_text(example: dict[str, Any], field: str) -> dict[str, Any]:

@@ -110,8 +110,10 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     from transformers import set_seed
 
     task = tasks.for_recipe(recipe)
-    models.check_lengths(task.lengths(recipe), models.load_config(recipe.model))
     args = training_arguments(recipe, task)
+    # Converting a GGUF first lets the length check read the converted config instead of parsing the GGUF.
+    model_path = _materialize(recipe)
+    models.check_lengths(task.lengths(recipe), models.load_config(recipe.model))
     run_dir, checkpoint = _run_dir_and_checkpoint(recipe, overwrite, resume)
     args.output_dir = str(run_dir)
     is_main = distributed.is_main()
@@ -119,7 +121,6 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         runs.write_text(run_dir / runs.RECIPE, recipe.to_yaml())
     set_seed(args.seed)
 
-    model_path = _materialize(recipe)
     prepared = prepare(recipe, task, model_path, with_train=True)
     _say(_cleaning_table(prepared.cleaning))
     dtype = lora.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type)

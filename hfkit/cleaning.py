@@ -1,8 +1,9 @@
-"""Cleaning: normalise, drop empty/short/long examples, exact and near-duplicate removal.
+"""Cleaning of training data: normalise, drop empty/short/long examples, exact and near-duplicate removal.
 
 Every step records how many rows it removed, so the run folder says what happened to the data.
 The fields handed in are the example's text fields; a field may be a string or a list of chat
-messages ({role, content}).
+messages ({role, content}). Evaluation splits are never cleaned (hfkit.data); decontamination
+compares training rows with the eval rows' normalised text, and removes only training rows.
 """
 
 from __future__ import annotations
@@ -15,15 +16,22 @@ from typing import Any
 from datasets import Dataset
 
 from hfkit.errors import HfkitError
-from hfkit.recipe import CleanSection
+from hfkit.schema import CleanSection
 
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 
 
 def normalize_whitespace(text: str) -> str:
-    """Collapse runs of spaces/tabs, strip every line and the whole text; newlines stay."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "\n".join(_HORIZONTAL_SPACE.sub(" ", line).strip() for line in lines).strip()
+    """Unify line endings, collapse runs of spaces/tabs inside lines, strip the text's ends.
+
+    The indentation of every line after the first stays as it is: in code it carries meaning."""
+    lines = [_collapse(line) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(lines).strip()
+
+
+def _collapse(line: str) -> str:
+    body = line.lstrip(" \t")
+    return line[:len(line) - len(body)] + _HORIZONTAL_SPACE.sub(" ", body).rstrip() if body else ""
 
 
 def example_text(example: dict[str, Any], fields: tuple[str, ...]) -> str:
@@ -71,23 +79,36 @@ def clean_split(ds: Dataset, fields: tuple[str, ...], cfg: CleanSection, split: 
     return ds, steps
 
 
-def decontaminate(train: Dataset, held_out: list[Dataset], fields: tuple[str, ...]) -> tuple[Dataset, int]:
-    """Drop training examples whose normalised text also appears in an evaluation split."""
+def decontaminate(train: Dataset, held_out: list[Dataset], fields: tuple[str, ...], cfg: CleanSection,
+                  normalize_fields: tuple[str, ...] | None = None) -> tuple[Dataset, int]:
+    """Drop training examples whose text also appears in an evaluation split.
+
+    The (cleaned) training rows are compared with the eval rows normalised the same way, so a
+    difference in spaces or Unicode forms does not hide a copy; the eval rows are not changed."""
     seen = set()
     for ds in held_out:
-        seen.update(hashes(ds, fields))
+        seen.update(hashes(ds, fields, _normalizer(cfg, fields if normalize_fields is None else normalize_fields)))
     keep = [i for i, h in enumerate(hashes(train, fields)) if h not in seen]
     return (train.select(keep) if len(keep) < len(train) else train), len(train) - len(keep)
 
 
-def hashes(ds: Dataset, fields: tuple[str, ...]) -> list[str]:
-    """A content hash per example, computed with a cached `Dataset.map` (a re-run only reads it back)."""
-    hashed = ds.map(_hash_batch, batched=True, remove_columns=ds.column_names, fn_kwargs={"fields": fields},
-                    desc="hash examples")
+def hashes(ds: Dataset, fields: tuple[str, ...], normalize: dict | None = None) -> list[str]:
+    """A content hash per example (of its text normalised as `normalize` says), computed with a
+    cached `Dataset.map` (a re-run only reads it back)."""
+    hashed = ds.map(_hash_batch, batched=True, remove_columns=ds.column_names,
+                    fn_kwargs={"fields": fields, "normalize": normalize}, desc="hash examples")
     return hashed.data.column("hash").to_pylist()
 
 
-def _hash_batch(batch: dict[str, list], fields: tuple[str, ...]) -> dict[str, list]:
+def _normalizer(cfg: CleanSection, fields: tuple[str, ...]) -> dict | None:
+    if not (cfg.normalize_unicode or cfg.normalize_whitespace):
+        return None
+    return {"fields": fields, "unicode": cfg.normalize_unicode, "whitespace": cfg.normalize_whitespace}
+
+
+def _hash_batch(batch: dict[str, list], fields: tuple[str, ...], normalize: dict | None = None) -> dict[str, list]:
+    if normalize is not None:
+        batch = {**batch, **_normalize_batch(batch, **normalize)}
     rows = zip(*(batch[field] for field in fields))
     return {"hash": [hashlib.sha1("\n".join(map(_as_text, row)).encode()).hexdigest() for row in rows]}
 

@@ -1,19 +1,33 @@
 """The `hfkit` command: train, launch, eval, validate, merge, push, compare, recipes.
 
 User mistakes (HfkitError) print one line and exit with code 2; anything else is a bug and keeps
-its traceback.
+its traceback. `HFKIT_DEBUG=1` keeps the traceback of user mistakes too.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from hfkit import __version__
 from hfkit.errors import HfkitError, Interrupted
-from hfkit.runs import redact_tokens
+from hfkit.redaction import redact_text
 
-USAGE_OVERRIDES = "key=value overrides with dotted keys, e.g. training.max_steps=20 peft.r=16"
+OVERRIDES_HELP = "key=value overrides with dotted keys, e.g. training.max_steps=20 peft.r=16"
+EXAMPLES = {
+    "train": "hfkit train recipes/generation/demo.yaml\n  hfkit train recipes/translation/demo.yaml training.max_steps=80 peft.r=8\n"
+             "  hfkit train --resume runs/generation-demo-20261128-233533",
+    "launch": "hfkit launch --config accelerate_configs/multi_cpu.yaml recipes/generation/demo.yaml",
+    "eval": "hfkit eval runs/generation-demo            # re-score a finished run\n"
+            "  hfkit eval recipes/generation/demo.yaml     # zero-shot score of the recipe's model",
+    "validate": "hfkit validate recipes/qa/demo.yaml\n  hfkit validate recipes/qa/distilbert_squad.yaml --skip-hub",
+    "merge": "hfkit merge runs/generation-demo --output merged/ --dtype bfloat16",
+    "push": "hfkit push runs/generation-demo --repo-id you/smollm2-dates --dry-run upload/",
+    "compare": "hfkit compare runs/ --output report/\n  hfkit compare runs/generation-demo runs/translation-demo --format markdown",
+    "recipes": "hfkit recipes",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,78 +36,116 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may come after options (`train r.yaml --overwrite a=1`): argparse leaves those over.
     unknown = [item for item in extra if item.startswith("-") or not hasattr(args, "overrides")]
     if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        hint = ""
+        if any(item.startswith("--") for item in unknown) and hasattr(args, "overrides"):
+            flag = next(item for item in unknown if item.startswith("--"))
+            hint = (f" (a TrainingArguments flag is written as an override: "
+                    f"training.{flag[2:].replace('-', '_')}=VALUE)")
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
     if extra:
         args.overrides = [*args.overrides, *extra]
     args.command = ["hfkit", *(sys.argv[1:] if argv is None else argv)]
+    configure_output("quiet" if args.quiet else "verbose" if args.verbose else "normal")
     try:
         return args.run(args) or 0
     except HfkitError as err:
-        print(f"hfkit: error: {redact_tokens(str(err))}", file=sys.stderr)
+        if os.environ.get("HFKIT_DEBUG"):
+            raise
+        print(f"hfkit: error: {redact_text(str(err))}", file=sys.stderr)
         return 2
     except Interrupted as stopped:
         print(f"hfkit: {stopped}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hfkit recipes | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
+
+
+def configure_output(level: str) -> None:
+    """Log levels for hfkit, transformers and datasets; silence the noise users cannot act on."""
+    import warnings
+
+    from hfkit import console
+
+    console.set_level(level)
+    if level == "verbose":
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also transformers' "Loading weights" bars
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")  # torch on a machine without an accelerator
+    warnings.filterwarnings("ignore", message=".*fast path.*")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfkit", description="Fine-tune and evaluate Hugging Face models from recipes.")
+    parser.add_argument("--version", action="version", version=f"hfkit {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    noise = common.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final results")
+    noise.add_argument("-v", "--verbose", action="store_true",
+                       help="also show transformers' and datasets' logs, warnings and progress bars")
     verbs = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    train = verbs.add_parser("train", help="fine-tune a recipe and write a run folder")
-    train.add_argument("recipe", nargs="?", help="recipe YAML file (not with --resume)")
-    train.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
-    train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last complete checkpoint")
-    train.set_defaults(run=_train)
+    def verb(name: str, help_text: str, run):
+        sub = verbs.add_parser(name, help=help_text, description=help_text, parents=[common],
+                               epilog=f"example:\n  {EXAMPLES[name]}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(run=run)
+        return sub
 
-    launch = verbs.add_parser("launch", help="run `hfkit train` under `accelerate launch --config_file CONFIG`")
+    train = verb("train", "fine-tune a recipe and write a run folder", _train)
+    train.add_argument("recipe", nargs="?", help="recipe YAML file (not with --resume)")
+    train.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run folder of the same name (once the new run has finished)")
+    train.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its last complete checkpoint")
+
+    launch = verb("launch", "run `hfkit train` under `accelerate launch --config_file CONFIG`", _launch)
     launch.add_argument("recipe", nargs="?", help="recipe YAML file (not with --resume)")
-    launch.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
+    launch.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     launch.add_argument("--config", required=True, help="accelerate config, e.g. accelerate_configs/multi_gpu.yaml")
     launch.add_argument("--port", type=int, help="main process port (overrides the config's main_process_port)")
     launch.add_argument("--num-processes", type=int, help="processes in total (overrides the config's num_processes)")
     launch.add_argument("--overwrite", action="store_true", help="passed on to hfkit train")
     launch.add_argument("--resume", metavar="RUN", help="passed on to hfkit train")
-    launch.set_defaults(run=_launch)
 
-    evaluate = verbs.add_parser("eval", help="score a run folder, or a recipe's model without training")
+    evaluate = verb("eval", "score a run folder, or a recipe's model without training", _eval)
     evaluate.add_argument("target", help="run folder (runs/...) or recipe YAML file")
-    evaluate.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
+    evaluate.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
-    evaluate.set_defaults(run=_eval)
 
-    validate = verbs.add_parser("validate", help="check a recipe, its data, model and training arguments")
+    validate = verb("validate", "check a recipe, its data, model and training arguments", _validate)
     validate.add_argument("recipe", help="recipe YAML file")
-    validate.add_argument("overrides", nargs="*", help=USAGE_OVERRIDES)
+    validate.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     validate.add_argument("--skip-hub", action="store_true",
                           help="do not contact the Hub: Hub models and datasets are not checked")
     validate.add_argument("--overwrite", action="store_true", help="the run will be started with --overwrite")
-    validate.set_defaults(run=_validate)
 
-    merge = verbs.add_parser("merge", help="fold a run's LoRA adapter into its base model")
+    merge = verb("merge", "fold a run's LoRA adapter into its base model", _merge)
     merge.add_argument("run_dir", help="run folder with an adapter/")
     merge.add_argument("--output", help="where to write the merged model (default: RUN/merged)")
-    merge.set_defaults(run=_merge)
+    merge.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                       help="dtype of the merged weights (default: the base checkpoint's own)")
+    merge.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
 
-    push = verbs.add_parser("push", help="upload a run's adapter or model with a model card to the Hub")
+    push = verb("push", "upload a run's adapter or model with a model card to the Hub", _push)
     push.add_argument("run_dir", help="run folder")
     push.add_argument("--repo-id", required=True, help="e.g. your-name/my-model")
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.add_argument("--merge", action="store_true", help="upload the adapter merged into its base model")
     push.add_argument("--revision", help="branch to push to (created when missing)")
     push.add_argument("--dry-run", metavar="DIR", help="write the folder that would be uploaded into DIR instead")
-    push.set_defaults(run=_push)
 
-    compare = verbs.add_parser("compare", help="compare runs across tasks: table, markdown, csv, json, html")
+    compare = verb("compare", "compare runs across tasks: table, markdown, csv, json, html", _compare)
     compare.add_argument("runs", nargs="+", help="run folders, globs (runs/*) or folders of runs (runs/)")
     compare.add_argument("--format", choices=["table", "markdown", "csv", "json", "html"], default="table")
     compare.add_argument("--output", metavar="DIR", help="also write compare.csv/.md/.json, PNG charts, report.html")
-    compare.set_defaults(run=_compare)
 
-    listing = verbs.add_parser("recipes", help="list recipes")
-    listing.add_argument("folder", nargs="?", default="recipes")
-    listing.set_defaults(run=_recipes)
+    listing = verb("recipes", "list the shipped recipes (or those in a folder)", _recipes)
+    listing.add_argument("folder", nargs="?", help="a folder of recipes (default: the ones shipped with hfkit)")
     return parser
 
 
@@ -108,8 +160,8 @@ def _train(args) -> int:
             raise HfkitError(f"--resume {args.resume}: not a run folder (it has no {runs.RECIPE})")
         recipe_path = Path(args.resume) / runs.RECIPE
     recipe = load_recipe(recipe_path, overrides)
-    run_dir = train(recipe, overwrite=args.overwrite, command=args.command,
-                    resume=Path(args.resume) if args.resume else None)
+    run_dir, _ = train(recipe, overwrite=args.overwrite, command=args.command,
+                       resume=Path(args.resume) if args.resume else None)
     if recipe.hub.push and distributed.is_main():
         return _push_after_training(run_dir, recipe.hub)
     return 0
@@ -150,14 +202,15 @@ def _launch(args) -> int:
     port = ["--main_process_port", str(args.port)] if args.port else []
     port += ["--num_processes", str(args.num_processes)] if args.num_processes else []
     train = ["-m", "hfkit", "train", *([recipe] if recipe else []), *overrides,
-             *(["--overwrite"] if args.overwrite else []), *(["--resume", args.resume] if args.resume else [])]
+             *(["--overwrite"] if args.overwrite else []), *(["--resume", args.resume] if args.resume else []),
+             *(["--quiet"] if args.quiet else ["--verbose"] if args.verbose else [])]
     print("accelerate launch --config_file " + shlex.join([args.config, *port, *train]), flush=True)
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", args.config, *port]
     return subprocess.call([*launcher, *train])
 
 
 def _eval(args) -> None:
-    from hfkit.train import evaluate
+    from hfkit.evaluation import evaluate
 
     evaluate(args.target, args.overrides, overwrite=args.overwrite, command=args.command)
 
@@ -171,22 +224,13 @@ def _validate(args) -> None:
 
 
 def _merge(args) -> None:
-    from hfkit import lora, runs, tasks
-    from hfkit.recipe import load_recipe
+    from hfkit.merge import merge_run
 
     run_dir = Path(args.run_dir)
-    if not runs.is_run_dir(run_dir):
-        raise HfkitError(f"{run_dir} is not a run folder (it has no {runs.RECIPE})")
-    adapter = run_dir / runs.ADAPTER
-    if not adapter.is_dir():
-        raise HfkitError(f"{run_dir} has no {runs.ADAPTER}/: it was trained with peft.method: none, "
-                         f"so {run_dir / runs.MODEL} is already a full model")
-    recipe = load_recipe(run_dir / runs.RECIPE)
     output = Path(args.output) if args.output else run_dir / "merged"
-    task = tasks.for_recipe(recipe)
-    lora.merge_adapter(recipe.model, adapter, output, task.auto_model,
-                         dtype=lora.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
-    print(f"Merged model written to {output}")
+    dtype = merge_run(run_dir, output, args.dtype, overwrite=args.overwrite)
+    print(f"Merged model written to {output} ({dtype} weights"
+          + ("" if args.dtype else ", the base checkpoint's dtype; --dtype changes it") + ")")
 
 
 def _push(args) -> None:
@@ -194,11 +238,8 @@ def _push(args) -> None:
 
     run_dir = Path(args.run_dir)
     if args.dry_run:
-        target = Path(args.dry_run)
-        if target.exists() and any(target.iterdir()):
-            raise HfkitError(f"--dry-run {target}: the folder is not empty; give a new or empty folder")
-        files = hub.assemble(run_dir, target, args.repo_id, args.merge)
-        print(f"Would upload {len(files)} files to {args.repo_id} (written to {target}):")
+        files = hub.dry_run(run_dir, Path(args.dry_run), args.repo_id, args.merge)
+        print(f"Would upload {len(files)} files to {args.repo_id} (written to {args.dry_run}):")
         for name in files:
             print(f"  {name}")
         return
@@ -229,14 +270,20 @@ def _compare(args) -> None:
 def _recipes(args) -> None:
     import yaml
 
-    folder = Path(args.folder)
-    files = sorted(folder.rglob("*.yaml"))
-    if not files:
-        raise HfkitError(f"no recipes (*.yaml) under {folder}")
+    from hfkit import resources
+
+    if args.folder:
+        folder = Path(args.folder)
+        files = sorted(folder.rglob("*.yaml")) if folder.is_dir() else []
+        if not files:
+            raise HfkitError(f"no recipes (*.yaml) under {folder}")
+    else:
+        files = resources.shipped_recipes()
     for path in files:
+        shown = os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else str(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
             model = (raw.get("model") or {}).get("name_or_path", "?")
-            print(f"{str(path):50} {raw.get('task', '?'):14} {model}")
+            print(f"{shown:50} {raw.get('task', '?'):14} {model}")
         except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
-            print(f"{str(path):50} (not a valid recipe: run hfkit validate {path})")
+            print(f"{shown:50} (not a valid recipe: run hfkit validate {shown})")

@@ -2,7 +2,7 @@
 
 Each row: task, model, method, dataset, steps, train time, samples/s, peak memory, trainable
 parameters, and for every metric baseline -> final and the change. Rows are grouped by task
-(metrics differ between tasks). A run whose metrics are missing or partial shows blanks.
+(metrics differ between tasks). A run without scores says why in its status column.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import yaml
 
 from hfkit import runs
 from hfkit.errors import HfkitError
+from hfkit.record import read_record
 
-COLUMNS = ("run", "task", "model", "method", "dataset", "steps", "train_s", "samples_per_s", "peak_rss_mb",
-           "trainable_params")
+COLUMNS = ("run", "status", "task", "model", "method", "dataset", "eval_examples", "steps", "train_s", "samples_per_s",
+           "peak_rss_mb", "trainable_params")
 
 
 @dataclass
@@ -55,30 +56,38 @@ def find_runs(patterns: list[str]) -> list[Path]:
 
 
 def summarize(run_dir: Path) -> RunSummary:
-    """What compare shows of one run; missing files and keys become blanks."""
-    metrics = _read(run_dir / runs.METRICS)
+    """What compare shows of one run, read through its record; a run without a readable record
+    still gets a row that says why it is empty."""
     recipe = _read_yaml(run_dir / runs.RECIPE)
-    train = metrics.get("train") or {}
-    method = metrics.get("method") or (recipe.get("peft") or {}).get("method")
-    if metrics and not train:
-        method = "zero-shot"  # hfkit eval of a recipe: nothing was trained
-    info = {
-        "run": run_dir.name,
-        "task": metrics.get("task") or recipe.get("task"),
-        "model": metrics.get("model") or (recipe.get("model") or {}).get("name_or_path"),
-        "method": "full" if method == "none" else method,
-        "dataset": metrics.get("dataset"),
-        "steps": train.get("steps"),
-        "train_s": train.get("runtime_s"),
-        "samples_per_s": train.get("samples_per_second"),
-        "peak_rss_mb": (metrics.get("peak_memory_mb") or {}).get("rss"),
-        "trainable_params": (metrics.get("parameters") or {}).get("trainable"),
-    }
-    baseline, final = metrics.get("baseline") or {}, metrics.get("final") or {}
+    try:
+        record = read_record(run_dir)
+    except HfkitError as err:
+        record, why = None, str(err).split(": ", 1)[-1]
+    info = {"run": run_dir.name, "task": recipe.get("task"), "model": (recipe.get("model") or {}).get("name_or_path"),
+            "method": (recipe.get("peft") or {}).get("method")}
     summary = RunSummary(run_dir, info)
+    if record is None:
+        info["status"] = f"no scores: {why}"
+        return summary
+    train = record.train
+    info.update({
+        "status": record.status + (f": {record.error}" if record.error else ""),
+        "task": record.task or info["task"],
+        "model": record.model or info["model"],
+        "method": "full" if record.method == "none" else (record.method or info["method"]),
+        "dataset": record.dataset,
+        "eval_examples": record.eval_examples,
+        "steps": train.steps if train else None,
+        "train_s": train.runtime_s if train else None,
+        "samples_per_s": train.samples_per_second if train else None,
+        "peak_rss_mb": record.peak_memory_mb.get("rss"),
+        "trainable_params": record.parameters.get("trainable"),
+    })
+    baseline = record.baseline.metrics if record.baseline else {}
+    final = record.final.metrics if record.final else {}
     for name in dict.fromkeys([*baseline, *final]):
         summary.metrics[name] = (baseline.get(name), final.get(name))
-    summary.losses = [(entry["step"], entry["loss"]) for entry in metrics.get("log_history") or []
+    summary.losses = [(entry["step"], entry["loss"]) for entry in record.log_history
                       if "loss" in entry and "step" in entry]
     return summary
 
@@ -216,14 +225,6 @@ def _metric_cell(before, after) -> str:
 
 def _number(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _read_yaml(path: Path) -> dict:

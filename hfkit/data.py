@@ -16,8 +16,8 @@ from typing import Any, Callable
 from datasets import Dataset, DatasetDict
 
 from hfkit.cleaning import clean_split, decontaminate
-from hfkit.errors import HfkitError
-from hfkit.recipe import DataSection
+from hfkit.errors import HfkitError, first_line
+from hfkit.schema import DataSection
 
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
@@ -26,12 +26,17 @@ SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "
 def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[str, ...], seed: int,
                 splits: tuple[str, ...] = ("train", "validation", "test"),
                 convert: Callable[[Dataset], Dataset] | None = None, optional: tuple[str, ...] = (),
-                normalize_fields: tuple[str, ...] | None = None) -> tuple[DatasetDict, dict[str, Any]]:
-    """Load, map columns, clean, hold out a validation split if needed, decontaminate, cap sizes.
+                normalize_fields: tuple[str, ...] | None = None, training: bool = True
+                ) -> tuple[DatasetDict, dict[str, Any]]:
+    """Load, map columns, clean the training split, hold out a validation split if needed,
+    decontaminate, cap sizes.
 
     `fields` are the columns the task reads (`optional` ones are kept when present); `convert`
     (the task's) turns them into `text_fields`, the columns cleaning filters and deduplicates on,
-    of which it may rewrite `normalize_fields` (all by default). Returns the splits and the counts.
+    of which it may rewrite `normalize_fields` (all by default). Evaluation splits are read as they
+    are: no row is rewritten or dropped, so scores compare with anyone's on the same files.
+    Without `training` nothing is trained, so the training split is not decontaminated.
+    Returns the splits and the counts per split.
     """
     raw = load_raw(cfg, splits)
     report: dict[str, Any] = {}
@@ -41,8 +46,12 @@ def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[st
         if convert is not None:
             ds = convert(ds)
         ds = _text_as_strings(ds, text_fields, source=_describe(cfg, split))
-        cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc,
-                                                    normalize_fields=normalize_fields)
+        if split == "train":
+            cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc,
+                                                        normalize_fields=normalize_fields)
+        else:
+            _check_complete(ds, text_fields, split, _describe(cfg, split))
+            cleaned[split], report[split] = ds, [{"step": "loaded (evaluation data is not cleaned)", "rows": len(ds)}]
 
     if "validation" in splits and "validation" not in cleaned and "train" in cleaned:
         rows = len(cleaned["train"])
@@ -54,9 +63,9 @@ def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[st
         cleaned["train"], cleaned["validation"] = held["train"], held["test"]
         report["validation"] = [{"step": "held out from train", "fraction": cfg.validation_fraction,
                                  "rows": len(cleaned["validation"])}]
-    if cfg.clean.decontaminate and "train" in cleaned:
+    if training and cfg.clean.decontaminate and "train" in cleaned:
         held_out = [ds for split, ds in cleaned.items() if split != "train"]
-        cleaned["train"], removed = decontaminate(cleaned["train"], held_out, text_fields)
+        cleaned["train"], removed = decontaminate(cleaned["train"], held_out, text_fields, cfg.clean, normalize_fields)
         report["train"].append({"step": "decontaminate", "removed": removed, "rows": len(cleaned["train"])})
         if len(cleaned["train"]) == 0:
             raise HfkitError("data: every training example also appears in an evaluation split; "
@@ -68,6 +77,16 @@ def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[st
             cleaned[split] = cleaned[split].select(range(limit))
             report[split].append({"step": f"first {limit}", "rows": limit})
     return DatasetDict(cleaned), report
+
+
+def _check_complete(ds: Dataset, fields: tuple[str, ...], split: str, source: str) -> None:
+    """Evaluation rows are never dropped, so a missing value is an error to fix in the file."""
+    for field in fields:
+        values = ds.data.column(field)
+        if values.null_count:
+            row = next(i for i, value in enumerate(values.to_pylist()) if value is None)
+            raise HfkitError(f"data: {source} ({split} split) has {values.null_count} row(s) without a {field!r} "
+                             f"(first: row {row + 1}); evaluation data is never dropped or rewritten, so fix those rows")
 
 
 def load_raw(cfg: DataSection, splits: tuple[str, ...]) -> dict[str, Dataset]:
@@ -104,7 +123,7 @@ def load_file(path: Path, key: str) -> Dataset:
         raise
     except Exception as err:  # datasets and pyarrow raise many types for malformed files
         cause = err.__cause__ or err
-        raise HfkitError(f"{key}: cannot read {path} as {builder} ({_first_line(cause)})") from None
+        raise HfkitError(f"{key}: cannot read {path} as {builder} ({first_line(cause)})") from None
 
 
 def _load_json(path: Path) -> Dataset:
@@ -251,7 +270,7 @@ def _load_hub(cfg: DataSection, splits: tuple[str, ...]) -> dict[str, Dataset]:
     try:
         dataset = load_dataset(cfg.dataset, cfg.config)
     except Exception as err:
-        raise HfkitError(f"data.dataset: cannot load {cfg.dataset!r} ({_first_line(err)}); offline it must already be "
+        raise HfkitError(f"data.dataset: cannot load {cfg.dataset!r} ({first_line(err)}); offline it must already be "
                          "in the datasets cache, or use local files with data.train_file") from None
     names = {"train": cfg.train_split, "validation": cfg.validation_split, "test": cfg.test_split}
     if names["train"] not in dataset and "train" in splits:
@@ -263,8 +282,3 @@ def _describe(cfg: DataSection, split: str) -> str:
     if cfg.dataset:
         return f"{cfg.dataset} ({split} split)"
     return Path(getattr(cfg, SPLIT_FILES[split])).name
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

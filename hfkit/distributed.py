@@ -61,6 +61,18 @@ def broadcast(value: Any) -> Any:
     return box[0]
 
 
+def sum_over_processes(value: float) -> float:
+    """The sum of `value` over all processes (float64, so the result does not depend on the split)."""
+    if world_size() == 1:
+        return value
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64, device=state().device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return float(tensor.item())
+
+
 def max_over_processes(value: int) -> int:
     """The largest `value` any process holds (to run the same number of collective steps)."""
     if world_size() == 1:

@@ -1,122 +1,88 @@
-"""Scoring a model: loss/perplexity through `Trainer.evaluate`, then batched generation and metrics.
+"""`hfkit eval`: score a finished run (its adapter or model) or a recipe's model zero-shot.
 
-Trainer does not generate for decoder-only models at eval time and hands `compute_metrics` logits,
-so hfkit generates itself and scores text. Extractive QA picks spans instead (its task's `predict`).
+A run is scored into `RUN/eval-<UTC time>/` (a run whose scoring failed after training is completed
+in place instead); a recipe gets a new run folder whose record holds the scores as `baseline`
+(nothing was trained). Scoring goes through the same Scorer as `hfkit train`, so `eval RECIPE`
+equals the baseline inside `train`, and `eval RUN` equals the run's final scores.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
-from typing import Any
 
-from hfkit import distributed, metrics
-from hfkit.generation import generate
-from hfkit.tasks import GenerationInputs
-
-
-@dataclass
-class Scores:
-    """What one evaluation produced: headline metrics, metric details, one row per eval example."""
-
-    metrics: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    predictions: list[dict] = field(default_factory=list)
+from hfkit import distributed, job, runs
+from hfkit.console import console, results_table
+from hfkit.errors import HfkitError
+from hfkit.recipe import load_recipe
+from hfkit.record import RunRecord, has_record, read_record, recording_failure
+from hfkit.redaction import redacted_yaml
+from hfkit.train import create_run_dir
 
 
-def score(trainer, prepared, recipe, stream_to: Path | None = None) -> Scores:
-    """Score the model in `trainer` on the prepared eval split.
-
-    Generative tasks: loss and perplexity through `Trainer.evaluate`, then batched generation.
-    Tasks with their own `predict` (extractive QA) produce answers and loss in one pass. Then the
-    metrics. With `stream_to`, generated rows are appended there batch by batch (with their
-    index), so a long evaluation that dies keeps what it generated; the caller writes the ordered file.
-    """
-    task, inputs = prepared.task, prepared.eval_inputs
-    result = Scores()
-    if task.predict is not None:
-        answers, loss = task.predict(trainer, prepared, recipe)
-        if loss is not None:
-            result.metrics["eval_loss"] = loss
+def evaluate(target: str, overrides: list[str], overwrite: bool = False,
+             command: list[str] | None = None) -> tuple[Path, RunRecord]:
+    """Score without training; returns the folder written and its record."""
+    target_path = Path(target)
+    is_run = runs.is_run_dir(target_path)
+    recipe = load_recipe(target_path / runs.RECIPE if is_run else target_path, overrides)
+    previous = read_record(target_path) if is_run and has_record(target_path) else None
+    task = job.bind(recipe, previous.is_encoder_decoder if previous else None)
+    weights = run_weights(target_path, recipe) if is_run else None
+    completing = previous is not None and previous.status == "scoring_failed"
+    if completing:
+        out_dir = target_path
+    elif is_run:
+        out_dir = Path(distributed.broadcast(str(target_path / f"eval-{runs.utc_stamp()}")))
     else:
-        if prepared.eval_dataset is not None and len(prepared.eval_dataset):
-            loss = trainer.evaluate(eval_dataset=prepared.eval_dataset)["eval_loss"]
-            result.metrics["eval_loss"] = loss
-            result.metrics["perplexity"] = math.exp(min(loss, 50.0))  # capped: an untrained model can overflow
-        if inputs is None:
-            return result
-        answers = _generate(trainer, prepared.tokenizer, inputs, recipe, stream_to)
-    if prepared.metric_names and distributed.is_main():  # every process holds all answers; one scores them
-        predictions, references = (task.metric_inputs(answers, inputs, recipe) if task.metric_inputs
-                                   else (answers, inputs.references))
-        scores, result.details = metrics.compute(prepared.metric_names, predictions, references, recipe.eval.metric_args)
-        result.metrics.update(scores)
-    result.predictions = [_row(inputs, i, answer) for i, answer in enumerate(answers)]
-    return result
+        out_dir = create_run_dir(recipe, overwrite)
+    args = job.training_arguments(recipe, task, out_dir)
+    base_path = job.materialize(recipe)
+    is_main = distributed.is_main()
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not is_run:
+            runs.write_text(out_dir / runs.RECIPE, redacted_yaml(recipe))
+    record = previous if completing else RunRecord(kind="eval", status="running", task=recipe.task,
+                                                   method=recipe.peft.method if is_run else "zero-shot")
+    with recording_failure(out_dir, record, is_main and not completing):
+        prepared = job.prepare(recipe, task, str(weights) if weights else base_path, with_train=False)
+        model = job.load_model(recipe, task, prepared.tokenizer, weights, train=False)
+        trainer = job.make_trainer(args, prepared, model)
+        scores = job.make_scorer(recipe, prepared, trainer).score(
+            trainer.model, stream_to=out_dir / runs.PARTIAL_PREDICTIONS if is_main else None)
+        environment = runs.env_info(args.seed, distributed.describe(trainer), command or sys.argv)
+    if is_main:
+        runs.write_jsonl(out_dir / runs.PREDICTIONS, scores.predictions)
+        (out_dir / runs.PARTIAL_PREDICTIONS).unlink(missing_ok=True)
+        scores.evaluation.predictions = runs.PREDICTIONS
+        if completing:
+            record.final, record.status, record.error = scores.evaluation, "complete", None
+        else:
+            record.update(job.describe(recipe, prepared))
+            record.status = "evaluated"
+            # A recipe's untrained model is a baseline; a finished run's model is a final result.
+            setattr(record, "final" if is_run else "baseline", scores.evaluation)
+            record.peak_memory_mb = runs.peak_memory_mb()
+            runs.write_json(out_dir / runs.ENV, environment)
+        record.write(out_dir)
+        console.print(results_table(record.baseline if not is_run else None, record.final,
+                                    title=f"{target}: {recipe.eval.split}"))
+        console.print(f"Scores written to: {out_dir}")
+    return out_dir, record
 
 
-def _generate(trainer, tokenizer, inputs: GenerationInputs, recipe, stream_to: Path | None) -> list[str]:
-    """Each process generates every n-th prompt; the answers are gathered back into input order."""
-    mine = distributed.shard(inputs.prompts)
-    with _stream(stream_to) as sink:
-        def on_batch(local: list[int], answers: list[str]) -> None:
-            for i, answer in zip(local, answers):
-                sink({"index": mine[i], **_row(inputs, mine[i], answer)})
-
-        answers = generate(trainer.model, tokenizer, [inputs.prompts[i] for i in mine], recipe.generation,
-                           trainer.args.per_device_eval_batch_size, trainer.args.seed, on_batch=on_batch,
-                           synced=distributed.shards_parameters(trainer))
-    ordered: list[str] = [""] * len(inputs.prompts)
-    for index, answer in distributed.gather(list(zip(mine, answers))):
-        ordered[index] = answer  # each index comes from exactly one process
-    return ordered
-
-
-def _row(inputs: GenerationInputs, i: int, prediction: str) -> dict:
-    return {"input": inputs.sources[i], "reference": inputs.references[i], "prediction": prediction}
-
-
-@contextmanager
-def _stream(path: Path | None):
-    """Yield a function that appends a JSON line to `path` (or does nothing without one)."""
-    if path is None:
-        yield lambda row: None
-        return
-    with path.open("w", encoding="utf-8") as f:
-        def write(row: dict) -> None:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush()
-
-        yield write
-
-
-def results_table(baseline: Scores | None, final: Scores | None, title: str):
-    """A rich table (metric, baseline, final, change), followed by the metrics' signatures."""
-    from rich.console import Group
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in ("metric", "baseline", "final", "change"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    before_all = baseline.metrics if baseline else {}
-    after_all = final.metrics if final else {}
-    for key in dict.fromkeys([*before_all, *after_all]):
-        before, after = before_all.get(key), after_all.get(key)
-        change = f"{after - before:+.4f}" if _is_number(before) and _is_number(after) else ""
-        table.add_row(key, _fmt(before), _fmt(after), change)
-    details = (final or baseline).details if (final or baseline) else {}
-    signatures = [f"{key}: {value}" for key, value in details.items() if key.endswith("signature")]
-    return Group(table, *signatures)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4f}" if _is_number(value) else str(value)
+def run_weights(run_dir: Path, recipe) -> Path:
+    """The run's adapter/ (LoRA) or model/ folder, checked to hold its weights."""
+    adapter, model = run_dir / runs.ADAPTER, run_dir / runs.MODEL
+    if recipe.peft.method == "lora":
+        if not adapter.is_dir():
+            raise HfkitError(f"{run_dir}: the run has no {runs.ADAPTER}/ folder (did training finish? "
+                             f"hfkit train --resume {run_dir} continues it)")
+        if not (adapter / "adapter_model.safetensors").is_file():
+            raise HfkitError(f"{adapter}: adapter_model.safetensors is missing; the adapter was not completely "
+                             "saved (train again, or resume from a checkpoint)")
+        return adapter
+    if not model.is_dir():
+        raise HfkitError(f"{run_dir}: the run has no {runs.MODEL}/ folder (did training finish?)")
+    return model

@@ -13,30 +13,37 @@ from __future__ import annotations
 from typing import Callable
 
 from hfkit.distributed import max_over_processes
-from hfkit.recipe import GenerationSection
+from hfkit.schema import GenerationSection
 
 
-def generation_config(model, tokenizer, settings: GenerationSection):
-    """A fresh GenerationConfig from the recipe; only token ids are taken from the model's own."""
+def generation_config(model, tokenizer, settings: GenerationSection, token_ids: dict | None = None):
+    """A fresh GenerationConfig from the recipe; only token ids are taken from the model's own
+    (and from `token_ids`, the task's, e.g. a forced first token for multilingual translation)."""
     from transformers import GenerationConfig
 
     own = model.generation_config
     sampling = {"top_k": settings.top_k, "top_p": settings.top_p, "temperature": settings.temperature} if settings.do_sample else {}
+    ids = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": own.eos_token_id if own.eos_token_id is not None else tokenizer.eos_token_id,
+        "bos_token_id": own.bos_token_id,
+        "decoder_start_token_id": own.decoder_start_token_id,
+        "forced_bos_token_id": getattr(own, "forced_bos_token_id", None),
+        **(token_ids or {}),
+    }
     return GenerationConfig(
         max_new_tokens=settings.max_new_tokens,
         num_beams=settings.num_beams,
         do_sample=settings.do_sample,
         repetition_penalty=settings.repetition_penalty,
         **{k: v for k, v in sampling.items() if v is not None},
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=own.eos_token_id if own.eos_token_id is not None else tokenizer.eos_token_id,
-        bos_token_id=own.bos_token_id,
-        decoder_start_token_id=own.decoder_start_token_id,
+        **ids,
     )
 
 
 def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSection, batch_size: int,
-             seed: int, on_batch: Callable[[list[int], list[str]], None] | None = None, synced: bool = False) -> list[str]:
+             seed: int, on_batch: Callable[[list[int], list[str]], None] | None = None, synced: bool = False,
+             token_ids: dict | None = None) -> list[str]:
     """Generate one answer per prompt (token ids), returned as text in the prompts' order.
 
     `on_batch(indices, answers)` is called after every batch, e.g. to stream answers to disk.
@@ -46,7 +53,7 @@ def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSec
     import torch
     from transformers import set_seed
 
-    config = generation_config(model, tokenizer, settings)
+    config = generation_config(model, tokenizer, settings, token_ids)
     if settings.do_sample:
         set_seed(seed)  # sampled evaluation is repeatable
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)  # longest first: OOM early

@@ -12,10 +12,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hfkit import lora, runs, tasks
+from hfkit import runs
 from hfkit.cards import public_recipe_yaml, render_card
-from hfkit.errors import HfkitError
+from hfkit.errors import HfkitError, first_line
+from hfkit.merge import merge_into
 from hfkit.recipe import load_recipe
+from hfkit.record import read_record
+from hfkit.redaction import redact_text
 
 PICKLES = (".bin", ".pt", ".pth", ".pkl")  # e.g. Trainer's training_args.bin: never uploaded
 
@@ -24,24 +27,42 @@ def assemble(run_dir: Path, out_dir: Path, repo_id: str | None, merge: bool) -> 
     """Write the upload folder into `out_dir`; return its files (relative paths, sorted)."""
     if not runs.is_run_dir(run_dir):
         raise HfkitError(f"{run_dir} is not a run folder (it has no {runs.RECIPE})")
-    if not (run_dir / runs.METRICS).is_file():
-        raise HfkitError(f"{run_dir} has no {runs.METRICS}: the run did not finish; resume it first")
+    record = read_record(run_dir)
+    if record.status != "complete":
+        raise HfkitError(f"{run_dir}: the run is {record.status}, not complete"
+                         + (f" ({record.error})" if record.error else "") + "; finish it before pushing")
     recipe = load_recipe(run_dir / runs.RECIPE)
-    out_dir.mkdir(parents=True, exist_ok=True)
     weights = run_dir / (runs.ADAPTER if recipe.peft.method == "lora" else runs.MODEL)
     if not weights.is_dir():
         raise HfkitError(f"{run_dir} has no {weights.name}/ folder: the run did not finish")
+    out_dir.mkdir(parents=True, exist_ok=True)
     if merge and recipe.peft.method == "lora":
-        task = tasks.for_recipe(recipe)
-        lora.merge_adapter(recipe.model, weights, out_dir, task.auto_model,
-                             dtype=lora.frozen_base_dtype(recipe.model, recipe.peft, task.peft_task_type))
+        merge_into(run_dir, out_dir / "merged")
+        for path in (out_dir / "merged").iterdir():
+            path.rename(out_dir / path.name)
+        (out_dir / "merged").rmdir()
     else:
         _copy_inside(weights, out_dir, run_dir)
     runs.write_text(out_dir / runs.RECIPE, public_recipe_yaml(recipe))
-    _copy_inside(run_dir / runs.METRICS, out_dir / runs.METRICS, run_dir)
+    record.write(out_dir)  # through the record: secrets it may hold were redacted when written
     card = render_card(run_dir, repo_id=repo_id, merged=merge and recipe.peft.method == "lora")
-    runs.write_text(out_dir / "README.md", str(card))
+    runs.write_text(out_dir / "README.md", redact_text(str(card)))
     return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+
+
+def dry_run(run_dir: Path, target: Path, repo_id: str | None, merge: bool) -> list[str]:
+    """Write the upload folder into `target` (new or empty) through a temporary sibling."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise HfkitError(f"--dry-run {target}: the folder is not empty; give a new or empty folder")
+    staging = target.with_name(f".{target.name}.tmp-{runs.utc_stamp()}")
+    try:
+        files = assemble(run_dir, staging, repo_id, merge)
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return files
 
 
 def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, revision: str | None = None,
@@ -64,8 +85,8 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             commit = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision,
                                        commit_message=f"Upload {run_dir.name} ({len(files)} files) with hfkit")
         except Exception as err:  # HTTP errors, refused connections, timeouts: all end the push the same way
-            message = (str(err).strip().splitlines() or [""])[0]
-            raise HfkitError(f"push to {repo_id} failed ({type(err).__name__}): {_without(message, token)}") from None
+            raise HfkitError(f"push to {repo_id} failed ({type(err).__name__}): "
+                             f"{_without(first_line(err), token)}") from None
     return commit.commit_url
 
 

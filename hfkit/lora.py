@@ -1,17 +1,14 @@
-"""LoRA through peft: which dtype the frozen base takes, wrapping, checking, counting, merging."""
+"""LoRA through peft: which dtype the frozen base takes, wrapping, checking, counting."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from hfkit.errors import HfkitError
-from hfkit.models import load_base_model, load_tokenizer
-from hfkit.recipe import ModelSection, PeftSection
-
-NEW_HEADS = {"QUESTION_ANS": ["qa_outputs"]}  # peft task type -> heads a pretrained encoder lacks
+from hfkit.schema import ModelSection, PeftSection
 
 
-def frozen_base_dtype(cfg: ModelSection, peft_cfg: PeftSection, task_type: str):
+def frozen_base_dtype(cfg: ModelSection, peft_cfg: PeftSection, new_heads: tuple[str, ...] = ()):
     """bfloat16 for the frozen base of a LoRA run, when the recipe leaves model.dtype on auto and the
     hardware computes bf16 natively; None otherwise (the checkpoint's own dtype).
 
@@ -22,7 +19,7 @@ def frozen_base_dtype(cfg: ModelSection, peft_cfg: PeftSection, task_type: str):
     """
     import torch
 
-    if cfg.dtype != "auto" or peft_cfg.method != "lora" or NEW_HEADS.get(task_type) or cfg.encoder_decoder:
+    if cfg.dtype != "auto" or peft_cfg.method != "lora" or new_heads or cfg.encoder_decoder:
         return None
     return torch.bfloat16 if bf16_is_native() else None
 
@@ -56,13 +53,13 @@ def check_target_modules(cfg: ModelSection, peft_cfg: PeftSection, auto_class: s
                          f"{', '.join(linear_module_names(model))} (or use 'all-linear')")
 
 
-def add_lora(model, peft_cfg: PeftSection, task_type: str):
+def add_lora(model, peft_cfg: PeftSection, task_type: str, new_heads: tuple[str, ...] = ()):
     """Wrap `model` with LoRA adapters; a target list that matches nothing gets a clear error."""
     from peft import LoraConfig, get_peft_model
 
     # A freshly initialised head (extractive QA's span scorer) is trained and saved in full,
     # and kept out of the LoRA targets, which "all-linear" would otherwise include.
-    heads = NEW_HEADS.get(task_type, [])
+    heads = list(new_heads)
     config = LoraConfig(
         task_type=task_type,
         r=peft_cfg.r,
@@ -111,15 +108,3 @@ def count_parameters(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
-
-
-def merge_adapter(cfg: ModelSection, adapter_dir: Path, output_dir: Path, auto_class: str, dtype=None) -> None:
-    """Fold a LoRA adapter into its base model (loaded in `dtype`, as in training) and save a plain
-    transformers folder."""
-    from peft import PeftModel
-
-    tokenizer = load_tokenizer(str(adapter_dir), cfg)
-    base = load_base_model(cfg, auto_class, tokenizer, dtype=dtype)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    merged.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)

@@ -14,8 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from hfkit.errors import HfkitError
-from hfkit.recipe import ModelSection
+from hfkit.errors import HfkitError, first_line
+from hfkit.schema import ModelSection
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def check_hub_model(location: Location, cfg: ModelSection) -> None:
     try:
         HfApi().model_info(location.path, revision=cfg.revision)
     except HfHubHTTPError as err:
-        raise HfkitError(f"model.name_or_path: cannot find {location.path!r} on the Hub ({_short(err)})") from None
+        raise HfkitError(f"model.name_or_path: cannot find {location.path!r} on the Hub ({first_line(err)})") from None
 
 
 def is_encoder_decoder(cfg: ModelSection) -> bool:
@@ -140,7 +140,7 @@ def check_gguf_file(path: Path) -> None:
     try:
         GGUFReader(str(path))
     except Exception as err:  # the reader raises ValueError, IndexError, ... on damaged files
-        raise HfkitError(f"model.name_or_path: {path} is truncated or corrupt ({_short(err)}); re-download or "
+        raise HfkitError(f"model.name_or_path: {path} is truncated or corrupt ({first_line(err)}); re-download or "
                          "re-install it") from None
 
 
@@ -267,7 +267,7 @@ def gguf_to_folder(gguf_path: Path) -> Path:
             gguf_path.parent, gguf_file=gguf_path.name, quantization_config=GgufConfig(dequantize=True)
         )
     except Exception as err:  # the gguf reader raises many types for a damaged file
-        raise HfkitError(f"model.name_or_path: cannot read GGUF file {gguf_path} ({_short(err)}); "
+        raise HfkitError(f"model.name_or_path: cannot read GGUF file {gguf_path} ({first_line(err)}); "
                          "re-download or re-install it") from None
     # GGUF tokenizers carry no length limit; the model's context size is the real one.
     tokenizer.model_max_length = model.config.max_position_embeddings
@@ -290,7 +290,7 @@ def _from_pretrained(cls, path: str, cfg: ModelSection, **kwargs):
                              "set model.trust_remote_code: true in the recipe to allow it") from None
         raise
     except OSError as err:
-        raise HfkitError(f"cannot load {cls.__name__} from {path!r}: {_short(err)}") from None
+        raise HfkitError(f"cannot load {cls.__name__} from {path!r}: {first_line(err)}") from None
 
 
 def _alias_path(name: str) -> Path:
@@ -324,8 +324,3 @@ def _check_weights(folder: Path, cfg: ModelSection) -> None:
         raise HfkitError(f"model.name_or_path: {folder} holds only pickled weights (pytorch_model.bin), which can run "
                          "code when loaded; convert them to safetensors or set model.allow_pickle: true")
     raise HfkitError(f"model.name_or_path: {folder} has no weights ({' or '.join(WEIGHT_FILES)})")
-
-
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

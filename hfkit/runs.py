@@ -1,12 +1,14 @@
 """The run folder: its layout, and writers that never leave a half-written file.
 
 runs/<name>-<UTC time>/
-  recipe.yaml        the fully resolved recipe
-  metrics.json       task, model, dataset, baseline and final metrics, speed, memory, cleaning counts
-  predictions.jsonl  input, reference, prediction for every eval example
-  env.json           versions, seed, hardware, world size, command line (never a token)
-  adapter/ or model/ the trained weights and the tokenizer
-  checkpoint-*/      written by Trainer while training
+  recipe.yaml                  the fully resolved recipe
+  metrics.json                 the run record (hfkit.record): baseline and final scores, speed, memory, data counts
+  predictions.jsonl            id, input, reference, prediction for every eval example (final model)
+  predictions_baseline.jsonl   the same for the untuned model (eval.baseline: true)
+  env.json                     versions, seed, hardware, world size, command line (never a token)
+  adapter/ or model/           the trained weights and the tokenizer
+  checkpoint-*/                written by Trainer while training
+  eval-<UTC time>/             what `hfkit eval RUN` wrote
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hfkit.errors import HfkitError
+from hfkit.redaction import redact_arg
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -30,6 +33,7 @@ os.umask(_UMASK)
 RECIPE = "recipe.yaml"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.jsonl"
+BASELINE_PREDICTIONS = "predictions_baseline.jsonl"
 PARTIAL_PREDICTIONS = "predictions.partial.jsonl"  # streamed while generating, removed once the ordered file is written
 ENV = "env.json"
 ADAPTER = "adapter"
@@ -40,17 +44,55 @@ def utc_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
-def create_run_dir(output_dir: str, name: str, timestamp: bool, overwrite: bool) -> Path:
-    """Make `output_dir/name-<UTC time>`; refuse to reuse an existing folder unless `overwrite`."""
+def run_dir_path(output_dir: str, name: str, timestamp: bool) -> Path:
     root = Path(output_dir).expanduser().resolve()
-    run_dir = root / (f"{name}-{utc_stamp()}" if timestamp else name)
-    if run_dir.exists():
-        if not overwrite:
-            raise HfkitError(f"run folder already exists: {run_dir}; pass --overwrite to replace it, "
-                             "or set output.name to another name")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
-    return run_dir
+    return root / (f"{name}-{utc_stamp()}" if timestamp else name)
+
+
+def check_new_run_dir(path: Path, overwrite: bool) -> None:
+    """An existing run folder is only ever replaced with --overwrite."""
+    if path.exists() and not overwrite:
+        raise HfkitError(f"run folder already exists: {path}; pass --overwrite to replace it "
+                         "(once the new run has finished), or set output.name to another name")
+
+
+def create_run_dir(path: Path, overwrite: bool) -> Path:
+    """Make the run folder; returns where to write the run.
+
+    Replacing an existing run (`overwrite`) writes the new one into a hidden sibling
+    (.NAME.new-<UTC time>) that `promote` swaps in once it has finished: a new run that fails
+    never costs the old one.
+    """
+    check_new_run_dir(path, overwrite)
+    if path.exists():
+        staging = path.with_name(f".{path.name}.new-{utc_stamp()}")
+        staging.mkdir(parents=True)
+        return staging
+    try:
+        path.mkdir(parents=True)
+    except OSError as err:
+        raise HfkitError(f"output.dir: cannot create the run folder {path} ({err.strerror}); "
+                         "choose a writable output.dir") from None
+    return path
+
+
+def final_place(run_dir: Path) -> Path:
+    """Where a (possibly staged) run folder ends up."""
+    match = re.fullmatch(r"\.(.+)\.new-\d{8}-\d{6}", run_dir.name)
+    return run_dir.with_name(match.group(1)) if match else run_dir
+
+
+def promote(run_dir: Path) -> Path:
+    """Swap a finished staged run in place of the run it replaces; returns the final path."""
+    final = final_place(run_dir)
+    if final == run_dir:
+        return run_dir
+    old = final.with_name(f".{final.name}.old-{utc_stamp()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(run_dir, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def is_run_dir(path: Path) -> bool:
@@ -95,22 +137,6 @@ def peak_memory_mb() -> dict[str, float]:
     return peak
 
 
-_TOKEN_LIKE = re.compile(r"hf_[A-Za-z0-9]{8,}")
-
-
-def redact_tokens(text: str) -> str:
-    """Hide anything shaped like a Hub token (hf_...) in a message."""
-    return _TOKEN_LIKE.sub("hf_***", text)
-
-
-def redact(arg: str) -> str:
-    """Hide anything that looks like a token in a command-line argument."""
-    key, sep, _ = arg.partition("=")
-    if sep and "token" in key.lower():
-        return f"{key}=***"
-    return redact_tokens(arg)
-
-
 def last_complete_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:
     """The newest checkpoint Trainer finished writing, and the names of newer half-written ones.
 
@@ -151,6 +177,6 @@ def env_info(seed: int, parallel: dict[str, Any], command: list[str]) -> dict[st
             "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         },
         **parallel,  # world_size, distributed_type, backend, devices (one per process)
-        "command": [redact(a) for a in command],
+        "command": [redact_arg(a) for a in command],
         "utc_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hfkit.recipe import suggest
+from hfkit.errors import suggest
 
 # Fields transformers 5 renamed or removed, so an old recipe gets the new name instead of a guess.
 TRAINING_RENAMED = {
@@ -24,6 +24,10 @@ TRAINING_RENAMED = {
     "save_safetensors": "weights are always saved as safetensors (removed in transformers 5)",
     "use_mps_device": "removed in transformers 5; the device is chosen automatically",
     "include_tokens_per_second": "removed in transformers 5",
+    # secrets and uploads stay out of recipes (a recipe is written into the run folder and the card):
+    "hub_token": "never put a token in a recipe; set HF_TOKEN (or run `hf auth login`) and use hfkit push",
+    "push_to_hub": "Trainer would upload the whole run folder itself; use hub.push: true or hfkit push RUN",
+    "hub_model_id": "use hub.repo_id (hfkit push uploads the adapter with a model card)",
     # hfkit always generates at evaluation, with the recipe's generation section:
     "predict_with_generate": "hfkit always generates at evaluation; remove it",
     "generation_max_length": "use generation.max_new_tokens",

@@ -1,7 +1,7 @@
 """`hfkit validate`: everything that can go wrong before training, checked without training.
 
-Schema and task (recipe.py), the model reference (models.py), the data files with their columns
-and cleaning (data.py), `TrainingArguments`, and the run folder.
+Schema and task (hfkit.recipe), the model reference (models), the data files with their columns
+and cleaning (data, through the job's own loader), `TrainingArguments`, and the run folder.
 """
 
 from __future__ import annotations
@@ -9,21 +9,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hfkit import lora, models, tasks
-from hfkit.errors import HfkitError
+from hfkit import job, lora, models, runs
 from hfkit.recipe import load_recipe
-from hfkit.train import load_data, training_arguments
 
 
 def validate(recipe_path: str, overrides: list[str], skip_hub: bool = False, overwrite: bool = False) -> list[str]:
     """Run every check; return what was checked, one line each. Raises HfkitError on the first problem."""
-    import datasets
-
-    datasets.disable_progress_bars()  # the summary lines are the output here
     recipe = load_recipe(recipe_path, overrides)
-    task = tasks.get(recipe.task)
-    fmt = task.format_of(recipe)
-    done = [f"schema: task {recipe.task}, format {fmt}, peft {recipe.peft.method}"]
+    done = [f"schema: task {recipe.task}, peft {recipe.peft.method}"]
 
     locations = models.locate_all(recipe.model)
     for location in locations:
@@ -34,29 +27,30 @@ def validate(recipe_path: str, overrides: list[str], skip_hub: bool = False, ove
             if location.kind == "gguf":
                 models.check_gguf_file(Path(location.path))
             done.append(f"model: {location.kind} {location.path}" + (" (Hub not checked)" if location.kind == "hub" else ""))
-    if not (skip_hub and any(location.kind == "hub" for location in locations)):
+    model_checked = not (skip_hub and any(location.kind == "hub" for location in locations))
+    if model_checked:
         config = models.load_config(recipe.model)  # refuses a model that needs remote code the recipe does not allow
-        task = tasks.for_recipe(recipe)
-        models.check_lengths(task.lengths(recipe), config)
+        task = job.bind(recipe)
+        models.check_lengths(task.lengths(), config)
         lora.check_target_modules(recipe.model, recipe.peft, task.auto_model, config)
         done.append(f"model: {task.auto_model}, lengths and LoRA targets fit its config")
+    else:
+        task = job.bind(recipe, encoder_decoder=False)  # the family is unknown without the model's config
 
     if recipe.data.dataset and skip_hub:
         done.append(f"data: Hub dataset {recipe.data.dataset} (not checked)")
     else:
-        splits, _ = load_data(recipe, task, fmt)
+        splits, _ = job.load_data(recipe, task)
         sizes = ", ".join(f"{name} {len(ds)}" for name, ds in splits.items())
-        done.append(f"data: columns {', '.join(task.fields(fmt))} present; after cleaning: {sizes}")
-        if recipe.eval.split not in splits:
-            raise HfkitError(f"eval.split: there is no {recipe.eval.split} split; set data.{recipe.eval.split}_file")
+        done.append(f"data: format {task.fmt}, columns {', '.join(task.fields())} present; "
+                    f"training data cleaned, sizes: {sizes}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        training_arguments(recipe, task, Path(tmp))
+        job.training_arguments(recipe, task, Path(tmp))
     done.append(f"training: {task.training_args_class().__name__} accepts {len(recipe.training)} keys")
 
+    run_dir = runs.run_dir_path(recipe.output.dir, recipe.run_name, recipe.output.timestamp)
     if not recipe.output.timestamp:
-        run_dir = Path(recipe.output.dir) / recipe.run_name
-        if run_dir.exists() and not overwrite:
-            raise HfkitError(f"run folder already exists: {run_dir}; pass --overwrite or change output.name")
-    done.append(f"output: {Path(recipe.output.dir) / recipe.run_name}{'-<UTC time>' if recipe.output.timestamp else ''}")
+        runs.check_new_run_dir(run_dir, overwrite)
+    done.append(f"output: {run_dir.parent / recipe.run_name}{'-<UTC time>' if recipe.output.timestamp else ''}")
     return done

@@ -145,3 +145,14 @@ output:
   dir: {folder / "runs"}
 {extra}""", encoding="utf-8")
     return recipe
+
+
+def record_of(run: Path):
+    """A run folder's metrics.json, read through the run record (as compare and cards read it)."""
+    from hfkit.record import read_record
+
+    return read_record(run)
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

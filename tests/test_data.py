@@ -7,7 +7,7 @@ from support import date_rows, write_jsonl
 from hfkit.cleaning import clean_split, normalize_whitespace
 from hfkit.data import load_splits
 from hfkit.errors import HfkitError
-from hfkit.recipe import CleanSection, DataSection
+from hfkit.schema import CleanSection, DataSection
 
 PC = ("prompt", "completion")
 
@@ -16,8 +16,45 @@ def counts(steps):
     return {step["step"]: step.get("removed") for step in steps}
 
 
-def test_whitespace_normalisation_keeps_newlines():
-    assert normalize_whitespace("  a \t b  \r\n\n  c  ") == "a b\n\nc"
+def test_whitespace_normalisation_keeps_newlines_and_indentation():
+    assert normalize_whitespace("\n a \t b  \r\n\n  c  \n\n") == "a b\n\n  c"
+    code = "def f(x):\n    if x:\n\treturn x  \n"
+    assert normalize_whitespace(code) == "def f(x):\n    if x:\n\treturn x"
+
+
+# What a reference may hold that cleaning would once have rewritten: NBSP before '?', an ellipsis,
+# full-width CJK punctuation, code indentation, runs of spaces.
+UNTOUCHABLE = ["Est-ce vrai\u00a0?", "Attendez\u2026", "你好，世界！（测试）", "def f():\n    return  1\n", "  two  spaces  "]
+
+
+def test_evaluation_rows_are_never_rewritten_or_dropped(tmp_path):
+    train = [{"prompt": f"train {i}", "completion": "t"} for i in range(6)]
+    held = [{"prompt": f"q{i}", "completion": text} for i, text in enumerate(UNTOUCHABLE)]
+    held += [held[0], {"prompt": "empty answer", "completion": ""}, {"prompt": train[0]["prompt"], "completion": "t"}]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "valid.jsonl", held)
+    cfg = DataSection(train_file=str(tmp_path / "train.jsonl"), validation_file=str(tmp_path / "valid.jsonl"))
+    splits, report = load_splits(cfg, PC, PC, seed=0)
+    assert splits["validation"].to_list() == held  # byte for byte: duplicates, empty answers and all
+    assert report["validation"] == [{"step": "loaded (evaluation data is not cleaned)", "rows": len(held)}]
+    assert train[0]["prompt"] not in splits["train"]["prompt"]  # decontamination removes from train only
+    assert counts(report["train"])["decontaminate"] == 1
+
+
+def test_decontamination_sees_through_normalisation_without_changing_eval(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"prompt": "Ｆｕｌｌ  width", "completion": "x"},
+                                           {"prompt": "other", "completion": "y"}])
+    write_jsonl(tmp_path / "valid.jsonl", [{"prompt": "Full width ", "completion": "x"}])
+    cfg = DataSection(train_file=str(tmp_path / "train.jsonl"), validation_file=str(tmp_path / "valid.jsonl"))
+    splits, report = load_splits(cfg, PC, PC, seed=0)
+    assert splits["train"]["prompt"] == ["other"] and splits["validation"]["prompt"] == ["Full width "]
+
+
+def test_an_eval_row_without_a_value_is_an_error_not_a_silent_drop(tmp_path):
+    write_jsonl(tmp_path / "valid.jsonl", [{"prompt": "a", "completion": "b"}, {"prompt": None, "completion": "c"}])
+    cfg = DataSection(validation_file=str(tmp_path / "valid.jsonl"))
+    with pytest.raises(HfkitError, match=r"valid.jsonl \(validation split\) has 1 row\(s\) without a 'prompt' \(first: row 2\)"):
+        load_splits(cfg, PC, PC, seed=0, splits=("validation",))
 
 
 def test_every_cleaning_step_is_counted():

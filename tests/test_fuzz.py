@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from hfkit.data import load_splits
 from hfkit.errors import HfkitError
-from hfkit.recipe import DataSection, apply_overrides, load_recipe, validate_recipe
+from hfkit.recipe import apply_overrides, load_recipe, validate_recipe
+from hfkit.schema import DataSection
 
 EXAMPLES = int(os.environ.get("HFKIT_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

@@ -4,7 +4,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hfkit.generation import generate
-from hfkit.recipe import GenerationSection
+from hfkit.schema import GenerationSection
 
 
 def test_batched_generation_matches_one_by_one_and_keeps_order(tiny_llama):

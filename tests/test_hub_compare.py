@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from hub_server import FakeHub
-from support import tiny_recipe
+from support import record_of, tiny_recipe
 
 from hfkit.cli import main
 
@@ -31,7 +31,7 @@ def test_the_card_loads_back_and_its_model_index_is_the_final_metrics(trained_ru
 
     assert main(["push", str(trained_run), "--repo-id", "me/tiny-dates", "--dry-run", str(tmp_path / "out")]) == 0
     card = ModelCard.load(tmp_path / "out" / "README.md", ignore_metadata_errors=False)
-    final = json.loads((trained_run / "metrics.json").read_text())["final"]
+    final = record_of(trained_run).final.metrics
     assert {r.metric_type: r.metric_value for r in card.data.eval_results} == final
     result = card.data.eval_results[0]
     assert result.task_type == "text-generation" and result.dataset_split == "validation"
@@ -41,6 +41,9 @@ def test_the_card_loads_back_and_its_model_index_is_the_final_metrics(trained_ru
     assert data["tags"] == ["hfkit", "generation", "lora", "dates"] and data["model-index"][0]["name"] == "me/tiny-dates"
     assert "PeftModel.from_pretrained(base, \"me/tiny-dates\")" in card.text
     assert "| exact_match |" in card.text and "### Data cleaning" in card.text
+    assert "(6 examples)" in card.text and "max_new_tokens=6" in card.text  # eval size, decoding settings
+    assert "Prompt format:" in card.text and "No license is set" not in card.text
+    assert "](#)" not in card.text and "github.com/hfkit" not in card.text  # no placeholder links
 
 
 def test_dry_run_writes_exactly_the_upload_folder(trained_run, tmp_path):
@@ -88,22 +91,24 @@ def test_a_failed_push_after_training_keeps_the_run_and_says_how_to_retry(tiny_l
     result = run_hfkit(["train", str(recipe), "hub.push=true", "hub.repo_id=me/tiny", "eval.baseline=false"], endpoint)
     assert result.returncode == 1
     (run,) = (tmp_path / "runs").iterdir()
-    assert json.loads((run / "metrics.json").read_text())["status"] == "complete"
+    assert record_of(run).status == "complete"
     assert f"hfkit push {run} --repo-id me/tiny" in result.stderr and "push to me/tiny failed" in result.stderr
     assert TOKEN not in result.stdout + result.stderr
 
 
 def fake_run(root: Path, name: str, task: str, final: dict | None, baseline: dict | None = None, losses=()) -> Path:
+    """A run folder written through the run record, as hfkit train writes it."""
+    from hfkit.record import Evaluation, RunRecord, TrainStats
+
     run = root / name
     run.mkdir(parents=True)
     (run / "recipe.yaml").write_text(f"task: {task}\nmodel: {{name_or_path: m}}\npeft: {{method: lora}}\n")
     if final is not None:
-        (run / "metrics.json").write_text(json.dumps({
-            "task": task, "model": "m", "dataset": "d.jsonl", "method": "lora", "baseline": baseline, "final": final,
-            "train": {"steps": 10, "runtime_s": 12.5, "samples_per_second": 3.2},
-            "peak_memory_mb": {"rss": 1500.0}, "parameters": {"trainable": 1000, "total": 9000},
-            "log_history": [{"step": s, "loss": v} for s, v in losses],
-        }))
+        RunRecord(status="complete", task=task, model="m", dataset="d.jsonl", method="lora", eval_examples=60,
+                  baseline=Evaluation(metrics=baseline) if baseline else None, final=Evaluation(metrics=final),
+                  train=TrainStats(steps=10, runtime_s=12.5, samples_per_second=3.2), peak_memory_mb={"rss": 1500.0},
+                  parameters={"trainable": 1000, "total": 9000},
+                  log_history=[{"step": s, "loss": v} for s, v in losses]).write(run)
     return run
 
 
@@ -115,11 +120,12 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
     assert main(["compare", str(root), "--format", "markdown", "--output", str(tmp_path / "report")]) == 0
     markdown = capsys.readouterr().out
     assert "### generation" in markdown and "### translation" in markdown
-    assert ("| a-gen | generation | m | lora | d.jsonl | 10 | 12.5 | 3.2 | 1500 | 1,000 | 0.25 → 0.75 (+0.5) |"
-            in markdown)
-    assert "| c-broken | generation | m | lora |  |  |  |  |  |  |  |" in markdown
-    assert "| b-tr | translation | m | lora | d.jsonl | 10 | 12.5 | 3.2 | 1500 | 1,000 | 10 → 30 (+20) | 40 → 50 (+10) |" \
-        in markdown
+    assert ("| a-gen | complete | generation | m | lora | d.jsonl | 60 | 10 | 12.5 | 3.2 | 1500 | 1,000 | "
+            "0.25 → 0.75 (+0.5) |" in markdown)
+    assert ("| c-broken | no scores: no metrics.json (the run never got to scoring) | generation | m | lora "
+            "|  |  |  |  |  |  |  |  |") in markdown
+    assert ("| b-tr | complete | translation | m | lora | d.jsonl | 60 | 10 | 12.5 | 3.2 | 1500 | 1,000 | 10 → 30 (+20) "
+            "| 40 → 50 (+10) |") in markdown
 
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report" / "compare.csv").read_text())))
     assert [r["run"] for r in rows] == ["a-gen", "b-tr", "c-broken"]

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 
 from hfkit import lora, models
 from hfkit.errors import HfkitError
-from hfkit.recipe import ModelSection, PeftSection
+from hfkit.schema import ModelSection, PeftSection
 
 
 def locate(name, **kwargs):

@@ -8,13 +8,18 @@ from collections import Counter
 import numpy as np
 import pytest
 from datasets import Dataset
-from support import QA_CORPUS, make_tiny_bert, write_jsonl
+from support import QA_CORPUS, jsonl, make_tiny_bert, record_of, write_jsonl
 
-from hfkit import metrics
+from hfkit import metrics, tasks
 from hfkit.cli import main
 from hfkit.errors import HfkitError
-from hfkit.recipe import QASection, load_recipe
-from hfkit.tasks.qa import best_spans, convert, windows
+from hfkit.recipe import load_recipe
+from hfkit.tasks.qa import QASection
+from hfkit.tasks.qa_spans import best_spans, windows
+
+
+def convert(ds, recipe):
+    return tasks.bind(recipe, encoder_decoder=False).convert(ds)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +60,8 @@ def test_a_long_context_becomes_windows_and_the_answer_maps_back_to_its_characte
     start_logits[window, features["start_positions"][window]] = 10
     end_logits[window, features["end_positions"][window]] = 10
     feature_ds = Dataset.from_dict({"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]})
-    answers = best_spans(Dataset.from_list([example]), feature_ds, start_logits, end_logits, QASection())
-    assert answers == ["Lisbon"]
+    answers, no_answer = best_spans(Dataset.from_list([example]), feature_ds, start_logits, end_logits, QASection())
+    assert answers == ["Lisbon"] and no_answer[0] < 1e-6  # the span beats the null score by 20
 
 
 def test_v2_gives_the_empty_answer_when_the_null_score_wins(tokenizer):
@@ -69,10 +74,12 @@ def test_v2_gives_the_empty_answer_when_the_null_score_wins(tokenizer):
     start_logits[0, 10] = end_logits[0, 11] = 4.0  # best span score 8
     feature_ds = Dataset.from_dict({"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]})
     examples = Dataset.from_list([example])
-    assert best_spans(examples, feature_ds, start_logits, end_logits, QASection(version_2_with_negative=True)) == [""]
+    answers, no_answer = best_spans(examples, feature_ds, start_logits, end_logits,
+                                    QASection(version_2_with_negative=True))
+    assert answers == [""] and no_answer == [pytest.approx(1 / (1 + np.exp(-2.0)))]  # null 10 vs best span 8
     lenient = QASection(version_2_with_negative=True, null_score_diff_threshold=5.0)
-    assert best_spans(examples, feature_ds, start_logits, end_logits, lenient) != [""]
-    assert best_spans(examples, feature_ds, start_logits, end_logits, QASection()) != [""]  # v1 always answers
+    assert best_spans(examples, feature_ds, start_logits, end_logits, lenient)[0] != [""]
+    assert best_spans(examples, feature_ds, start_logits, end_logits, QASection())[0] != [""]  # v1 always answers
 
 
 # The official SQuAD v1.1 evaluation script's definitions, as published with the dataset.
@@ -144,10 +151,10 @@ def test_nested_squad_json_is_flattened_and_answers_are_checked(tmp_path):
     ds = load_file(tmp_path / "squad.json", "data.train_file")
     assert ds[0]["answers"] == {"text": ["Lisbon"], "answer_start": [17]} and ds[0]["id"] == "x1"
     recipe = load_recipe(_recipe(tmp_path, "m", "squad.json"))
-    assert convert(ds, recipe, "squad")[0]["question"] == "Where?"
+    assert convert(ds, recipe)[0]["question"] == "Where?"
     wrong = ds.map(lambda row: {"answers": {"text": ["Lisbon"], "answer_start": [3]}})
     with pytest.raises(HfkitError, match=r"example x1: answer 'Lisbon' is not at answer_start 3 .*found 'a w"):
-        convert(wrong, recipe, "squad")
+        convert(wrong, recipe)
 
 
 def qa_rows(count, offset=0):
@@ -179,16 +186,17 @@ def test_tiny_bert_extractive_qa_end_to_end(tiny_bert, tmp_path):
     write_jsonl(tmp_path / "train.jsonl", qa_rows(12))
     assert main(["train", str(_recipe(tmp_path, tiny_bert))]) == 0
     (run,) = (tmp_path / "runs").iterdir()
-    metrics_json = json.loads((run / "metrics.json").read_text())
-    assert set(metrics_json["final"]) == {"eval_loss", "exact_match", "f1"}
-    assert metrics_json["train"]["steps"] == 3 and metrics_json["eval_examples"] == 3
-    rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    record = record_of(run)
+    assert set(record.final.metrics) == {"eval_loss", "exact_match", "f1"}
+    assert record.train.steps == 3 and record.eval_examples == 3
+    rows = jsonl(run / "predictions.jsonl")
     assert len(rows) == 3 and rows[0]["reference"]["answers"]["text"] == ["Lisbon"]
+    assert [row["id"] for row in rows] == [row["reference"]["id"] for row in rows]  # the data's own ids
     adapter = json.loads((run / "adapter" / "adapter_config.json").read_text())
     assert adapter["task_type"] == "QUESTION_ANS" and "qa_outputs" in adapter["modules_to_save"]
     assert main(["eval", str(run)]) == 0
     (scored,) = run.glob("eval-*")
-    assert json.loads((scored / "metrics.json").read_text())["final"]["f1"] == pytest.approx(metrics_json["final"]["f1"])
+    assert record_of(scored).final.metrics == pytest.approx(record.final.metrics, rel=1e-6)
 
 
 def test_generative_qa_with_a_decoder_only_model(tiny_llama, tmp_path):
@@ -197,8 +205,7 @@ def test_generative_qa_with_a_decoder_only_model(tiny_llama, tmp_path):
     (tmp_path / "qa.yaml").write_text(recipe)
     assert main(["train", str(tmp_path / "qa.yaml")]) == 0
     (run,) = (tmp_path / "runs").iterdir()
-    metrics_json = json.loads((run / "metrics.json").read_text())
-    assert {"exact_match", "f1", "eval_loss", "perplexity"} <= set(metrics_json["final"])
+    assert {"exact_match", "f1", "eval_loss", "perplexity"} <= set(record_of(run).final.metrics)
     assert json.loads((run / "adapter" / "adapter_config.json").read_text())["task_type"] == "CAUSAL_LM"
 
 
@@ -208,30 +215,33 @@ def test_unanswerable_questions_need_v2(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", rows)
     recipe = load_recipe(_recipe(tmp_path, "m"))
     with pytest.raises(HfkitError, match="version_2_with_negative: true"):
-        convert(Dataset.from_list(rows), recipe, "squad")
+        convert(Dataset.from_list(rows), recipe)
     recipe.qa.version_2_with_negative = True
-    assert len(convert(Dataset.from_list(rows), recipe, "squad")) == 4
+    assert len(convert(Dataset.from_list(rows), recipe)) == 4
 
 
-def test_span_logits_come_back_in_dataset_order_even_with_length_grouped_batches(tiny_bert, tmp_path):
-    """Trainer batches evaluation by length under group_by_length; the answers must not follow."""
-    from hfkit import tasks
-    from hfkit.models import load_model
-    from hfkit.train import make_trainer, prepare, training_arguments
+@pytest.mark.parametrize("side", ["extractive", "generative"])
+def test_scores_do_not_depend_on_the_eval_batch_size(tiny_bert, tiny_llama, tmp_path, side):
+    """Windows and prompts of very different lengths, scored at batch sizes 1, 3 and 7."""
+    from hfkit import job
+    from hfkit.scoring import Scorer
 
-    rows = qa_rows(6)
-    for i, row in enumerate(rows):  # contexts of very different lengths
-        row["context"] = row["context"] + " Tom plays the violin in Oslo." * (i * 3)
+    rows = qa_rows(7)
+    for i, row in enumerate(rows):
+        row["context"] = row["context"] + " Tom plays the violin in Oslo." * (i * 2)
     write_jsonl(tmp_path / "train.jsonl", rows)
     write_jsonl(tmp_path / "valid.jsonl", rows)
-    recipe = load_recipe(_recipe(tmp_path, tiny_bert), [f"data.validation_file={tmp_path / 'valid.jsonl'}",
-                                                        "peft.method=none", "data.clean.decontaminate=false"])
-    task = tasks.for_recipe(recipe)
-    prepared = prepare(recipe, task, str(tiny_bert), with_train=False)
-    model = load_model(str(tiny_bert), recipe.model, task.auto_model)
-    answers = {}
-    for strategy in ("group_by_length", "sequential"):
-        args = training_arguments(recipe, task, tmp_path / strategy)
-        args.train_sampling_strategy = strategy
-        answers[strategy], _ = task.predict(make_trainer(args, prepared, model), prepared, recipe)
-    assert answers["group_by_length"] == answers["sequential"]
+    model_dir = tiny_bert if side == "extractive" else tiny_llama
+    recipe = load_recipe(_recipe(tmp_path, model_dir), [f"data.validation_file={tmp_path / 'valid.jsonl'}",
+                                                        f"qa.mode={side}", "data.max_length=200", "qa.max_seq_length=64"])
+    task = job.bind(recipe)
+    prepared = job.prepare(recipe, task, str(model_dir), with_train=False)
+    model = job.load_model(recipe, task, prepared.tokenizer, train=False)
+    results = []
+    for batch_size in (1, 3, 7):
+        scorer = Scorer(task, prepared.tokenizer, prepared.eval, task.collator(prepared.tokenizer, model),
+                        batch_size=batch_size, seed=0)
+        results.append(scorer.score(model))
+    assert [r.predictions for r in results[1:]] == [results[0].predictions] * 2
+    for other in results[1:]:
+        assert other.evaluation.metrics == pytest.approx(results[0].evaluation.metrics, rel=1e-6, abs=1e-9)

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+from support import record_of
+
 from hfkit.cli import main
 
 DEMO = Path(__file__).resolve().parent.parent / "recipes" / "generation" / "demo.yaml"
@@ -13,10 +15,10 @@ def test_smollm2_alias_trains_two_lora_steps_and_generates(tmp_path):
                  "eval.baseline=false", f"output.dir={tmp_path}"]
     assert main(["train", str(DEMO), *overrides]) == 0
     (run,) = tmp_path.iterdir()
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["train"]["steps"] == 2
-    assert metrics["parameters"]["total"] > 134_000_000  # the real model, not a toy
-    assert 0 < metrics["parameters"]["trainable"] < metrics["parameters"]["total"] / 10
+    record = record_of(run)
+    assert record.train.steps == 2
+    assert record.parameters["total"] > 134_000_000  # the real model, not a toy
+    assert 0 < record.parameters["trainable"] < record.parameters["total"] / 10
     rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(row["prediction"] for row in rows)  # it generated text for every prompt
     adapter = json.loads((run / "adapter" / "adapter_config.json").read_text())

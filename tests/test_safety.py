@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from support import tiny_recipe
+from support import record_of, tiny_recipe
 
 from hfkit import runs
 
@@ -52,7 +52,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tiny_llama, tmp
     checkpoint, skipped = runs.last_complete_checkpoint(run)
     assert checkpoint is not None and not skipped
     assert (checkpoint / "optimizer.pt").is_file() and (checkpoint / "adapter_model.safetensors").is_file()
-    assert json.loads((run / "metrics.json").read_text())["status"] == "interrupted"
+    assert record_of(run).status == "interrupted"
     steps = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
     assert 0 < steps < 5000
 

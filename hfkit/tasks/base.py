@@ -1,0 +1,142 @@
+"""What every task is: a small class bound once to a recipe, its data format and its model family.
+
+A task owns everything that differs between tasks: its schema (options), the columns it reads,
+how examples become tokens, what evaluation generates and compares, its default metrics, the
+transformers classes it trains with, and how a model card describes it. The job (hfkit.job)
+drives any task through the same phases without knowing which one it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from hfkit.schema import Recipe
+
+IGNORE = -100  # the label of a position that carries no loss (prompt, padding)
+
+
+@dataclass(frozen=True)
+class EvalExamples:
+    """What evaluation generates from and scores against, one entry per eval example, in order."""
+
+    prompts: list[list[int]]  # token ids to generate from (empty for tasks that do not generate)
+    references: list[Any]  # what the predictions are compared with
+    sources: list[str]  # the human-readable input, for predictions.jsonl
+    ids: list[str]  # a stable id per example (the data's id, else a hash of input and reference)
+    counts: dict[str, int] = field(default_factory=dict)  # e.g. prompts cut to fit
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """A tokenized split and what tokenizing it cut or dropped (shown and kept in metrics.json)."""
+
+    dataset: Any
+    counts: dict[str, int]
+
+
+class Task:
+    """Base class of the tasks. Subclasses set the class attributes and override the methods."""
+
+    name: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]  # data.format values; the first is the default
+    recipe_class: ClassVar[type[Recipe]] = Recipe  # the schema of this task's recipes
+    card_label: ClassVar[str]  # how a model card names the task ("translation")
+    generates: ClassVar[bool] = True  # evaluation generates text (extractive QA picks spans instead)
+
+    def __init__(self, recipe: Recipe, encoder_decoder: bool = False):
+        self.recipe = recipe
+        self.fmt = recipe.data.format or self.formats[0]
+        self.encoder_decoder = encoder_decoder
+
+    # The model -------------------------------------------------------------------------------
+    auto_model: str = "AutoModelForCausalLM"  # transformers Auto class
+    peft_task_type: str = "CAUSAL_LM"
+    pipeline_tag: str = "text-generation"  # the Hub's name for what the trained model does
+    new_heads: tuple[str, ...] = ()  # layers a pretrained checkpoint lacks: trained in full, not by LoRA
+    group_by_length: bool = True  # batch training examples of similar length (less padding)
+
+    @classmethod
+    def variant(cls, recipe: Recipe) -> type[Task]:
+        """The class that runs this recipe (a task with modes, like QA, picks one per mode)."""
+        return cls
+
+    @classmethod
+    def family_matters(cls, recipe: Recipe) -> bool:
+        """Does this recipe's behaviour depend on the model family (so its config must be read)?"""
+        return False
+
+    def training_args_class(self) -> type:
+        from transformers import TrainingArguments
+
+        return TrainingArguments
+
+    def trainer_class(self) -> type:
+        from transformers import Trainer
+
+        return Trainer
+
+    def setup_tokenizer(self, tokenizer) -> None:
+        """Adjust a freshly loaded tokenizer for this task (e.g. translation language codes)."""
+
+    def generation_settings(self, tokenizer) -> dict[str, Any]:
+        """Token ids generation needs besides the recipe's settings (e.g. forced_bos_token_id)."""
+        return {}
+
+    # The data --------------------------------------------------------------------------------
+    def fields(self) -> tuple[str, ...]:
+        """The columns the task reads from the data."""
+        raise NotImplementedError
+
+    def optional_fields(self) -> tuple[str, ...]:
+        """Columns kept when the data has them (an example id)."""
+        return ("id",)
+
+    def text_fields(self) -> tuple[str, ...]:
+        """The columns after `convert`: what cleaning filters, deduplicates and normalises."""
+        return self.fields()
+
+    def normalize_fields(self) -> tuple[str, ...]:
+        """The text fields cleaning may rewrite (a QA context must stay byte for byte)."""
+        return self.text_fields()
+
+    def convert(self, ds):
+        """Bring the data's layout to `text_fields` (before cleaning)."""
+        return ds
+
+    def lengths(self) -> dict[str, int | None]:
+        """Token lengths the recipe sets, by key, to check against the model's maximum."""
+        return {}
+
+    def default_metrics(self) -> list[str]:
+        return []
+
+    def metric_names(self) -> list[str]:
+        """The metrics this recipe is scored with: `eval.metrics`, else the task's defaults."""
+        chosen = self.recipe.eval.metrics
+        return list(chosen) if chosen is not None else self.default_metrics()
+
+    def problems(self) -> list[str]:
+        """What is wrong with the recipe for this task, one line each (checked by validate and train)."""
+        return []
+
+    # Tokens ----------------------------------------------------------------------------------
+    def tokenize(self, ds, tokenizer, split: str) -> Tokenized:
+        """A split as model inputs with labels, for training or for the evaluation loss."""
+        raise NotImplementedError
+
+    def eval_examples(self, ds, tokenizer) -> EvalExamples | None:
+        """What evaluation generates from and compares with; None when nothing is generated."""
+        raise NotImplementedError
+
+    def collator(self, tokenizer, model):
+        raise NotImplementedError
+
+    # Scoring ---------------------------------------------------------------------------------
+    def metric_inputs(self, answers: list[str], examples: EvalExamples, extra: dict) -> tuple[list, list]:
+        """(predictions, references) in the shapes the metrics take."""
+        return answers, examples.references
+
+    def card_usage_note(self, tokenizer) -> str:
+        """How to prompt the trained model (the exact format it was trained on), for the model card."""
+        return ""

@@ -52,8 +52,6 @@ def paired_bootstrap(name: str, predictions_a: list, predictions_b: list, refere
     p = 1 and changes nothing when no resample ties the observed delta exactly.
     """
     _check_settings(n, level)
-    if len(predictions_a) != len(predictions_b):
-        raise ValueError(f"{name}: system A has {len(predictions_a)} predictions, system B {len(predictions_b)}")
     points_a, columns_a, rescore_a = _system(name, predictions_a, references, metric_args)
     points_b, columns_b, rescore_b = _system(name, predictions_b, references, metric_args)
     sums = resampled_sums(np.hstack([columns_a, columns_b]), n, seed)  # one draw: the same resamples for both

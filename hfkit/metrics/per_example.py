@@ -70,9 +70,9 @@ def sentence_stats(metric, predictions: list, references: list) -> list[list]:
 def _check(name: str, predictions: list, references: list) -> None:
     if name not in SUPPORTED:
         raise HfkitError(f"no per-example scores for metric {name!r}; hfkit has them for {', '.join(SUPPORTED)}")
-    if len(predictions) != len(references):
+    if len(predictions) != len(references):  # as `evaluate` requires, SQuAD's included
         raise ValueError(f"{name}: {len(predictions)} predictions but {len(references)} references")
-    if not predictions:
+    if not references:
         raise ValueError(f"{name}: no examples to score")
 
 

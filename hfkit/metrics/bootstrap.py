@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hfkit.metrics import from_stats, options
-from hfkit.metrics.per_example import _check, example_scores, sentence_stats
+from hfkit.metrics.per_example import _check, cache_references, example_scores, sentence_stats
 
 DEFAULT_SEED = 12345  # sacrebleu's default SACREBLEU_SEED
 _CHUNK_ELEMENTS = 4_000_000  # resamples are drawn and summed this many indices at a time (32 MB)
@@ -52,8 +52,11 @@ def paired_bootstrap(name: str, predictions_a: list, predictions_b: list, refere
     p = 1 and changes nothing when no resample ties the observed delta exactly.
     """
     _check_settings(n, level)
-    points_a, columns_a, rescore_a = _system(name, predictions_a, references, metric_args)
-    points_b, columns_b, rescore_b = _system(name, predictions_b, references, metric_args)
+    metric = None
+    if name in options.SACREBLEU_BUILDERS:  # extract the references' n-grams once, for both systems
+        metric = cache_references(options.SACREBLEU_BUILDERS[name](**(metric_args or {})), references)
+    points_a, columns_a, rescore_a = _system(name, predictions_a, references, metric_args, metric)
+    points_b, columns_b, rescore_b = _system(name, predictions_b, references, metric_args, metric)
     sums = resampled_sums(np.hstack([columns_a, columns_b]), n, seed)  # one draw: the same resamples for both
     sampled_a, sampled_b = rescore_a(sums[:, :columns_a.shape[1]]), rescore_b(sums[:, columns_a.shape[1]:])
     results = {}
@@ -95,12 +98,14 @@ def resampled_sums(columns: np.ndarray, n: int, seed: int | None) -> np.ndarray:
     return sums
 
 
-def _system(name, predictions, references, metric_args):
-    """(point scores, per-example columns to resample, sums -> {key: resampled scores})."""
+def _system(name, predictions, references, metric_args, metric=None):
+    """(point scores, per-example columns to resample, sums -> {key: resampled scores}); `metric`:
+    a sacrebleu object with the references cached."""
     _check(name, predictions, references)
     if name in options.SACREBLEU_BUILDERS:
-        metric = options.SACREBLEU_BUILDERS[name](**(metric_args or {}))
-        stats = sentence_stats(metric, predictions, references)
+        if metric is None:
+            metric = options.SACREBLEU_BUILDERS[name](**(metric_args or {}))
+        stats = sentence_stats(metric, predictions, references if metric._ref_cache is None else None)
         point = metric._aggregate_and_compute(stats).score  # = corpus_score(...).score
         key = name
         return {key: point}, np.asarray(stats, dtype=np.float64), lambda sums: {key: from_stats.scores(sums, metric)}

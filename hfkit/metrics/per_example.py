@@ -57,14 +57,22 @@ def example_scores(name: str, predictions: list, references: list,
     return _squad_v2(predictions, references, **args)
 
 
-def sentence_stats(metric, predictions: list, references: list) -> list[list]:
+def sentence_stats(metric, predictions: list, references: list | None) -> list[list]:
     """sacrebleu's per-sentence sufficient statistics, one list per prediction.
 
     `metric._aggregate_and_compute(stats)` is the corpus score; `from_stats` turns a row, or a sum
     of rows, into a score. Uses sacrebleu's `_extract_corpus_statistics`, as its own significance
-    tests do.
+    tests do. `references=None` uses those cached by `cache_references` (one pass for two systems).
     """
-    return metric._extract_corpus_statistics(list(predictions), reference_streams(list(references)))
+    streams = reference_streams(list(references)) if references is not None else None
+    return metric._extract_corpus_statistics(list(predictions), streams)
+
+
+def cache_references(metric, references: list):
+    """`metric` with the references' n-grams (or words) extracted once, as sacrebleu's
+    `references=` argument does; `sentence_stats(metric, predictions, None)` then reuses them."""
+    metric._ref_cache = metric._cache_references(reference_streams(list(references)))
+    return metric
 
 
 def _check(name: str, predictions: list, references: list) -> None:

@@ -11,7 +11,8 @@ import re
 import string
 
 import sacrebleu
-from rouge_score import rouge_scorer, tokenizers
+
+# rouge_score is imported where used: it imports nltk, over a second, which BLEU users need not pay.
 
 # --- sacrebleu -----------------------------------------------------------------------------------
 
@@ -57,7 +58,7 @@ def exact_match_normalize(texts: list[str], regexes_to_ignore=None, ignore_case=
 # --- ROUGE ---------------------------------------------------------------------------------------
 
 
-class WhitespaceTokenizer(tokenizers.Tokenizer):
+class WhitespaceTokenizer:
     """Lower-cased whitespace-separated tokens, punctuation kept: for scripts rouge_score's default
     tokenizer would erase (it keeps only [a-z0-9]) but that put spaces between words (Arabic, Hindi...)."""
 
@@ -65,7 +66,7 @@ class WhitespaceTokenizer(tokenizers.Tokenizer):
         return text.lower().split()
 
 
-class CharTokenizer(tokenizers.Tokenizer):
+class CharTokenizer:
     """Every non-space character, lower-cased, is a token: the usual ROUGE for Chinese, Japanese, Thai."""
 
     def tokenize(self, text):
@@ -100,7 +101,9 @@ def rouge_tokenizer(tokenizer="default", use_stemmer=True):
     if hasattr(tokenizer, "tokenize"):
         return tokenizer
     if tokenizer == "default":
-        return tokenizers.DefaultTokenizer(use_stemmer)
+        from rouge_score.tokenizers import DefaultTokenizer
+
+        return DefaultTokenizer(use_stemmer)
     if tokenizer == "whitespace":
         return WhitespaceTokenizer()
     if tokenizer == "char":
@@ -116,6 +119,8 @@ def rouge_f_measures(predictions, references, rouge_types=None, use_stemmer=True
     rouge_score's `score_multi`. `split_sentences` puts each sentence on its own line first, which
     changes rougeLsum only (the other types treat a newline as any whitespace).
     """
+    from rouge_score import rouge_scorer
+
     rouge_types = list(rouge_types or ["rouge1", "rouge2", "rougeL", "rougeLsum"])
     scorer = rouge_scorer.RougeScorer(rouge_types=rouge_types, tokenizer=rouge_tokenizer(tokenizer, use_stemmer))
     split = split_sentences and "rougeLsum" in rouge_types

@@ -11,7 +11,8 @@ statistics over the resample (a count matrix times the statistics, one BLAS prod
 sums with `from_stats`, exactly sacrebleu's formula. Mean-of-examples metrics (ROUGE,
 exact_match, SQuAD and squad_v2's HasAns_/NoAns_ subsets) are resampled means of `per_example`
 scores; a subset absent from a resample gives NaN there, and NaNs are left out of quantiles.
-Intervals are percentile intervals (numpy's linear quantiles of the resampled scores).
+Intervals are percentile intervals (numpy's linear quantiles of the resampled scores). `seed=None`
+draws fresh entropy from the OS: a different answer each run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hfkit.metrics import from_stats, options
-from hfkit.metrics.per_example import _check, cache_references, example_scores, sentence_stats
+from hfkit.metrics.per_example import check_inputs, cache_references, example_scores, sentence_stats
 
 DEFAULT_SEED = 12345  # sacrebleu's default SACREBLEU_SEED
 _CHUNK_ELEMENTS = 4_000_000  # resamples are drawn and summed this many indices at a time (32 MB)
@@ -73,6 +74,8 @@ def paired_bootstrap(name: str, predictions_a: list, predictions_b: list, refere
 def paired_p_value(observed_delta: float, sampled_deltas: np.ndarray) -> float:
     """sacrebleu's `_paired_bs_test` p-value, ties counted (see `paired_bootstrap`)."""
     differences = np.abs(np.asarray(sampled_deltas, dtype=np.float64))
+    if not len(differences):
+        return float("nan")
     null = differences - differences.mean()  # |delta*| shifted to mean 0: the no-difference hypothesis
     count = int(np.sum(null >= abs(observed_delta)))
     return (count + 1) / (len(null) + 1)
@@ -101,7 +104,7 @@ def resampled_sums(columns: np.ndarray, n: int, seed: int | None) -> np.ndarray:
 def _system(name, predictions, references, metric_args, metric=None):
     """(point scores, per-example columns to resample, sums -> {key: resampled scores}); `metric`:
     a sacrebleu object with the references cached."""
-    _check(name, predictions, references)
+    check_inputs(name, predictions, references)
     if name in options.SACREBLEU_BUILDERS:
         if metric is None:
             metric = options.SACREBLEU_BUILDERS[name](**(metric_args or {}))

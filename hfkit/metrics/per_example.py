@@ -39,7 +39,7 @@ def example_scores(name: str, predictions: list, references: list,
                    metric_args: dict[str, Any] | None = None) -> dict[str, list[float]]:
     """One score per example for each headline key of metric `name` (see the module docstring)."""
     args = dict(metric_args or {})
-    _check(name, predictions, references)
+    check_inputs(name, predictions, references)
     if name in options.SACREBLEU_BUILDERS:
         if name == "sacrebleu":
             args["use_effective_order"] = True  # as sacrebleu.sentence_bleu
@@ -75,7 +75,8 @@ def cache_references(metric, references: list):
     return metric
 
 
-def _check(name: str, predictions: list, references: list) -> None:
+def check_inputs(name: str, predictions: list, references: list) -> None:
+    """A metric with per-example scores, one prediction per reference, at least one."""
     if name not in SUPPORTED:
         raise HfkitError(f"no per-example scores for metric {name!r}; hfkit has them for {', '.join(SUPPORTED)}")
     if len(predictions) != len(references):  # as `evaluate` requires, SQuAD's included

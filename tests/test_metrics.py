@@ -96,3 +96,71 @@ def test_unknown_and_offline_hub_metrics_are_refused():
         metrics.load("bleu")
     with pytest.raises(HfkitError, match="comes from the Hub and HF_HUB_OFFLINE=1"):
         metrics.load("evaluate-metric/bertscore")
+
+
+CJK_PREDICTIONS = ["今天天气很好。我们去公园散步吧！", "東京は日本の首都です。"]
+CJK_REFERENCES = ["今天天气不错。我们去公园吧。", "日本の首都は東京です。"]
+
+
+def test_rouge_char_tokenizer_scores_cjk_as_rouge_score_does():
+    from hfkit.metrics.options import CharTokenizer
+
+    rouge = metrics.load("rouge")
+    default = rouge.compute(predictions=CJK_PREDICTIONS, references=CJK_REFERENCES)
+    assert all(value == 0.0 for value in default.values())  # rouge_score's tokenizer keeps only [a-z0-9]
+    result = rouge.compute(predictions=CJK_PREDICTIONS, references=CJK_REFERENCES, tokenizer="char",
+                           split_sentences=False)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], tokenizer=CharTokenizer())
+    per_example = [scorer.score(r, p) for r, p in zip(CJK_REFERENCES, CJK_PREDICTIONS)]
+    for key in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        assert result[key] > 0
+        assert abs(result[key] - sum(s[key].fmeasure for s in per_example) / 2) < 1e-9
+    # split on 。！: rougeLsum scores sentence by sentence, the other types do not change
+    split = rouge.compute(predictions=CJK_PREDICTIONS, references=CJK_REFERENCES, tokenizer="char")
+    lines = [scorer.score("今天天气不错。\n我们去公园吧。", "今天天气很好。\n我们去公园散步吧！"),
+             scorer.score("日本の首都は東京です。", "東京は日本の首都です。")]
+    assert abs(split["rougeLsum"] - sum(s["rougeLsum"].fmeasure for s in lines) / 2) < 1e-9
+    assert split["rouge1"] == result["rouge1"] and split["rougeL"] == result["rougeL"]
+
+
+def test_rouge_whitespace_tokenizer_keeps_every_script_and_ignores_stemming():
+    from hfkit.metrics.options import WhitespaceTokenizer
+
+    predictions, references = ["ذهب الولد إلى المدرسة", "Running Dogs ran"], ["ذهب الولد إلى البيت", "running dogs run"]
+    result = metrics.load("rouge").compute(predictions=predictions, references=references, tokenizer="whitespace")
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], tokenizer=WhitespaceTokenizer())
+    for key in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        expected = sum(scorer.score(r, p)[key].fmeasure for r, p in zip(references, predictions)) / 2
+        assert abs(result[key] - expected) < 1e-9
+    assert result["rouge1"] == pytest.approx((0.75 + 2 / 3) / 2)  # "ran" != "run": no stemming
+    unstemmed = metrics.load("rouge").compute(predictions=predictions, references=references, tokenizer="whitespace",
+                                              use_stemmer=False)
+    assert unstemmed == result
+    with pytest.raises(ValueError, match="unknown tokenizer 'words'"):
+        metrics.load("rouge").compute(predictions=predictions, references=references, tokenizer="words")
+
+
+def test_rouge_lsum_splits_sentences_before_scoring():
+    prediction = "The cat sat on the mat. It was happy! Was the dog there?"
+    reference = "A cat sat on a mat. The dog was not there. It was happy."
+    rouge = metrics.load("rouge")
+    result = rouge.compute(predictions=[prediction], references=[reference])
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
+    expected = scorer.score("A cat sat on a mat.\nThe dog was not there.\nIt was happy.",
+                            "The cat sat on the mat.\nIt was happy!\nWas the dog there?")
+    for key in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        assert abs(result[key] - expected[key].fmeasure) < 1e-9
+    unsplit = rouge.compute(predictions=[prediction], references=[reference], split_sentences=False)
+    assert unsplit["rougeLsum"] == unsplit["rougeL"] != result["rougeLsum"]  # one "sentence" without splitting
+    assert unsplit["rouge1"] == result["rouge1"]
+
+
+def test_sentence_splitter():
+    from hfkit.metrics.options import one_sentence_per_line
+
+    assert one_sentence_per_line("Pi is 3.14, e.g. here. Yes!  No?") == "Pi is 3.14, e.g.\nhere.\nYes!\nNo?"
+    assert one_sentence_per_line('He said "hi." Then he left...') == 'He said "hi."\nThen he left...'
+    assert one_sentence_per_line("今天很好。我们走吧！好吗？") == "今天很好。\n我们走吧！\n好吗？"
+    assert one_sentence_per_line("Line one. Still one\nline two. Still two") == "Line one. Still one\nline two. Still two"
+    assert one_sentence_per_line("  no end mark  ") == "no end mark"
+    assert one_sentence_per_line("") == ""

@@ -1,10 +1,10 @@
 """Inputs shared by hfkit's text metric modules: their features and sacrebleu's reference streams."""
 
-import datasets
-
 
 def text_features() -> list:
     """Predictions are strings; references are one string or a list of strings per prediction."""
+    import datasets  # here, not above: bootstrap and per-example scores use reference_streams without it
+
     prediction = datasets.Value("string")
     return [
         datasets.Features({"predictions": prediction, "references": datasets.Sequence(datasets.Value("string"))}),

@@ -4,8 +4,6 @@ import re
 import string
 from collections import Counter
 
-import datasets
-
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
 
@@ -42,6 +40,8 @@ def f1_v2(prediction: str, gold: str) -> float:
 def squad_features(no_answer_probability: bool):
     """The Hub modules' input shapes: predictions {id, prediction_text[, no_answer_probability]},
     references {id, answers: {text, answer_start}}."""
+    import datasets  # here, not above: per-example scores use the comparisons without it
+
     prediction = {"id": datasets.Value("string"), "prediction_text": datasets.Value("string")}
     if no_answer_probability:
         prediction["no_answer_probability"] = datasets.Value("float32")

@@ -3,6 +3,7 @@
 import evaluate
 import sacrebleu
 
+from hfkit.metrics import options
 from hfkit.metrics.references import reference_streams, text_features
 
 _DESCRIPTION = "Corpus chrF as computed by sacrebleu.corpus_chrf (word_order=2 gives chrF++)."
@@ -31,8 +32,8 @@ class Chrf(evaluate.Metric):
     def _compute(self, predictions, references, char_order=sacrebleu.CHRF.CHAR_ORDER,
                  word_order=sacrebleu.CHRF.WORD_ORDER, beta=sacrebleu.CHRF.BETA, lowercase=False,
                  whitespace=False, eps_smoothing=False):
-        chrf = sacrebleu.CHRF(char_order=char_order, word_order=word_order, beta=beta, lowercase=lowercase,
-                              whitespace=whitespace, eps_smoothing=eps_smoothing)
+        chrf = options.chrf(char_order=char_order, word_order=word_order, beta=beta, lowercase=lowercase,
+                            whitespace=whitespace, eps_smoothing=eps_smoothing)
         output = chrf.corpus_score(list(predictions), reference_streams(list(references)))
         return {"score": output.score, "char_order": output.char_order, "word_order": output.word_order,
                 "beta": output.beta, "signature": str(chrf.get_signature())}

@@ -1,10 +1,9 @@
 """Exact match: the fraction of predictions equal to their reference (0-1), as the Hub's `exact_match`."""
 
-import re
-import string
-
 import datasets
 import evaluate
+
+from hfkit.metrics.options import exact_match_normalize
 
 _DESCRIPTION = "Share of predictions that equal their reference string exactly (after optional normalisation)."
 _KWARGS_DESCRIPTION = """
@@ -35,18 +34,10 @@ class ExactMatch(evaluate.Metric):
 
     def _compute(self, predictions, references, regexes_to_ignore=None, ignore_case=False,
                  ignore_punctuation=False, ignore_numbers=False):
-        predictions = list(predictions)
-        references = list(references)
-        for pattern in regexes_to_ignore or []:
-            predictions = [re.sub(pattern, "", p) for p in predictions]
-            references = [re.sub(pattern, "", r) for r in references]
-        removed = (string.punctuation if ignore_punctuation else "") + (string.digits if ignore_numbers else "")
-        table = str.maketrans("", "", removed)
-        if ignore_case:
-            predictions = [p.lower() for p in predictions]
-            references = [r.lower() for r in references]
-        predictions = [p.translate(table) for p in predictions]
-        references = [r.translate(table) for r in references]
+        rules = dict(regexes_to_ignore=regexes_to_ignore, ignore_case=ignore_case,
+                     ignore_punctuation=ignore_punctuation, ignore_numbers=ignore_numbers)
+        predictions = exact_match_normalize(predictions, **rules)
+        references = exact_match_normalize(references, **rules)
         if not predictions:
             return {"exact_match": 0.0}
         matches = [p == r for p, r in zip(predictions, references)]

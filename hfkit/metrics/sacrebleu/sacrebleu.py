@@ -1,8 +1,8 @@
 """BLEU through sacrebleu, with the keys and 0-100 scale of the Hub's `sacrebleu` module plus the signature."""
 
 import evaluate
-import sacrebleu
 
+from hfkit.metrics import options
 from hfkit.metrics.references import reference_streams, text_features
 
 _DESCRIPTION = "Corpus BLEU as computed by sacrebleu.corpus_bleu; `signature` says how (tokenizer, smoothing, version)."
@@ -33,8 +33,8 @@ class Sacrebleu(evaluate.Metric):
 
     def _compute(self, predictions, references, smooth_method="exp", smooth_value=None, force=False,
                  lowercase=False, tokenize=None, use_effective_order=False):
-        bleu = sacrebleu.BLEU(lowercase=lowercase, force=force, tokenize=tokenize, smooth_method=smooth_method,
-                              smooth_value=smooth_value, effective_order=use_effective_order)
+        bleu = options.bleu(smooth_method=smooth_method, smooth_value=smooth_value, force=force, lowercase=lowercase,
+                            tokenize=tokenize, use_effective_order=use_effective_order)
         output = bleu.corpus_score(list(predictions), reference_streams(list(references)))
         return {
             "score": output.score,

@@ -1,8 +1,8 @@
 """Translation Edit Rate through sacrebleu, with the keys and 0-100 scale of the Hub's `ter` module."""
 
 import evaluate
-import sacrebleu
 
+from hfkit.metrics import options
 from hfkit.metrics.references import reference_streams, text_features
 
 _DESCRIPTION = "Corpus TER as computed by sacrebleu.corpus_ter (lower is better)."
@@ -30,8 +30,8 @@ class Ter(evaluate.Metric):
 
     def _compute(self, predictions, references, normalized=False, ignore_punct=False, support_zh_ja_chars=False,
                  case_sensitive=False):
-        ter = sacrebleu.TER(normalized=normalized, no_punct=ignore_punct, asian_support=support_zh_ja_chars,
-                            case_sensitive=case_sensitive)
+        ter = options.ter(normalized=normalized, ignore_punct=ignore_punct, support_zh_ja_chars=support_zh_ja_chars,
+                          case_sensitive=case_sensitive)
         output = ter.corpus_score(list(predictions), reference_streams(list(references)))
         return {"score": output.score, "num_edits": output.num_edits, "ref_length": output.ref_length,
                 "signature": str(ter.get_signature())}

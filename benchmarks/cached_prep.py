@@ -20,17 +20,15 @@ from common import python, report, smollm2_folder
 
 PREPARE = """
 import sys, time
-from hfkit import models, tasks
+from hfkit import job
 from hfkit.recipe import load_recipe
-from hfkit.train import load_data
 recipe = load_recipe(sys.argv[1])
-task = tasks.for_recipe(recipe)
-fmt = task.format_of(recipe)
-tokenizer = models.load_tokenizer(sys.argv[2], recipe.model)
+task = job.bind(recipe)
+tokenizer = job.load_tokenizer(task, sys.argv[2])
 started = time.perf_counter()
-splits, _ = load_data(recipe, task, fmt)
-train = task.preprocess(splits["train"], tokenizer, recipe, fmt)
-evaluation = task.preprocess(splits["validation"], tokenizer, recipe, fmt)
+splits, _ = job.load_data(recipe, task)
+train = task.tokenize(splits["train"], tokenizer, "train").dataset
+evaluation = task.tokenize(splits["validation"], tokenizer, "validation").dataset
 seconds = time.perf_counter() - started
 print('{"seconds": %f, "rows": %d}' % (seconds, len(train)))
 """

@@ -16,7 +16,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALL
 def smollm2_folder() -> str:
     """The packaged SmolLM2-135M-Instruct as a safetensors folder (converted once by hfkit)."""
     from hfkit.models import materialize
-    from hfkit.recipe import ModelSection
+    from hfkit.schema import ModelSection
 
     return materialize(ModelSection(name_or_path="smollm2-135m-instruct"))
 

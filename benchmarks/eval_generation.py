@@ -24,7 +24,7 @@ from transformers import (DataCollatorForSeq2Seq, PreTrainedTokenizerFast, Seq2S
                           T5Config, T5ForConditionalGeneration)
 
 from hfkit.generation import generate
-from hfkit.recipe import GenerationSection
+from hfkit.schema import GenerationSection
 
 WORDS = [f"w{i}" for i in range(200)]
 

@@ -19,7 +19,7 @@ from common import REPO, report, smollm2_folder, timed
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hfkit.generation import generate
-from hfkit.recipe import GenerationSection
+from hfkit.schema import GenerationSection
 
 PREAMBLES = ["", "Please help me with a small task. ", "I am filling in a form that only accepts one format for "
              "dates, and I am not sure how to write the following one, so I would like your help. "]

@@ -31,7 +31,7 @@ def load_recipe(recipe, overrides=()) -> Recipe:
 
 def train(recipe, overrides=(), overwrite: bool = False, resume=None) -> RunRecord:
     from hfkit import runs
-    from hfkit.train import train as run
+    from hfkit.training import train as run
 
     if resume is not None:
         recipe = Path(resume) / runs.RECIPE

@@ -78,6 +78,13 @@ def configure_output(level: str) -> None:
         warnings.filterwarnings("ignore", category=category)
     warnings.filterwarnings("ignore", message=".*pin_memory.*")  # torch on a machine without an accelerator
     warnings.filterwarnings("ignore", message=".*fast path.*")
+    # The variables above reach libraries imported from now on; these calls, those already imported.
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+        sys.modules["datasets"].logging.set_verbosity_error()
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].logging.set_verbosity_error()
+        sys.modules["transformers"].logging.disable_progress_bar()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args) -> int:
     from hfkit import distributed, runs
     from hfkit.recipe import load_recipe
-    from hfkit.train import train
+    from hfkit.training import train
 
     recipe_path, overrides = _recipe_or_resume(args)
     if args.resume:

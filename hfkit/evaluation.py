@@ -17,7 +17,7 @@ from hfkit.errors import HfkitError
 from hfkit.recipe import load_recipe
 from hfkit.record import RunRecord, has_record, read_record, recording_failure
 from hfkit.redaction import redacted_yaml
-from hfkit.train import create_run_dir
+from hfkit.training import create_run_dir
 
 
 def evaluate(target: str, overrides: list[str], overwrite: bool = False,

@@ -2,7 +2,7 @@
 
 A job runs in named phases (as torchtune's recipes do): the task is bound to the recipe, then
 `prepare` loads the tokenizer and data and tokenizes them, `load_model` brings the base (or a run's)
-weights with LoRA, `make_trainer` builds the Trainer, and a `Scorer` scores. hfkit.train strings
+weights with LoRA, `make_trainer` builds the Trainer, and a `Scorer` scores. hfkit.training strings
 them together for `hfkit train` and `hfkit eval`; each phase takes only what it needs.
 """
 

@@ -22,7 +22,7 @@ LAYERS = [
     {"tasks"},
     {"recipe", "scoring"},
     {"job", "trainer"},
-    {"train", "evaluation", "validate", "merge", "cards"},
+    {"training", "evaluation", "validate", "merge", "cards"},
     {"hub", "compare", "charts", "api", "cli", "__init__", "__main__"},
 ]
 
@@ -34,13 +34,15 @@ def module_name(path: Path) -> str:
 
 def imports_of(path: Path) -> set[str]:
     """Every hfkit module `path` imports, at the top or inside a function."""
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("hfkit")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hfkit"):
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+            for alias in node.names:  # `from hfkit import job` imports hfkit.job; `from hfkit.x import f`, hfkit.x
+                name = f"{node.module}.{alias.name}"
+                found.add(name if name in modules else node.module)
     return found
 
 

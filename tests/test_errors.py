@@ -97,8 +97,10 @@ CASES = [
     ("run folder exists", lambda f, m: ["validate", str(_existing_run(f, m))], "run folder already exists"),
     ("training key renamed", lambda f, m: ["validate", str(recipe(f, m, extra="training: {evaluation_strategy: steps}"))],
      "use 'eval_strategy' (renamed in transformers 5)"),
-    ("name escapes output", lambda f, m: ["validate", str(recipe(f, m, extra="output: {name: ../x}"))],
+    ("name escapes output", lambda f, m: ["validate", str(recipe(f, m)), "output.name=../x"],
      "output.name: String should match pattern"),
+    ("duplicate key", lambda f, m: ["validate", str(recipe(f, m, extra="output: {name: again}"))],
+     "duplicate key 'output' (the later value would silently win)"),
 ]
 
 

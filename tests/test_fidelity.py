@@ -21,7 +21,7 @@ def test_real_smollm2_bf16_lora_scores_the_same_at_any_eval_batch_size_and_from_
     predictions between eval batch 30 and 1. Scoring computes in fp32, so batch 1, 7 and 30 agree,
     and `hfkit eval RECIPE` reproduces the baseline scored inside `hfkit train`."""
     recipe_path = RECIPES / "translation" / "demo.yaml"
-    common = ["data.max_eval_samples=30", "generation.max_new_tokens=24", "training.per_device_eval_batch_size=30"]
+    common = ["data.max_eval_samples=20", "generation.max_new_tokens=16", "training.per_device_eval_batch_size=20"]
     assert main(["train", str(recipe_path), *common, "training.max_steps=2", f"output.dir={tmp_path / 'train'}"]) == 0
     (run,) = (tmp_path / "train").iterdir()
     trained = record_of(run)

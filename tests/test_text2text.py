@@ -227,7 +227,8 @@ def test_multilingual_tokenizers_get_language_codes_and_generation_starts_in_the
     tokenizer.save_pretrained(folder)
     rows = [{"translation": {"en": f"hello {i}", "ro": f"salut {i}"}} for i in range(4)]
     write_jsonl(tmp_path / "t.jsonl", rows)
-    data = "  train_file: t.jsonl\n  validation_file: t.jsonl\n  format: wmt\n  source_lang: en_XX\n  target_lang: ro_RO"
+    data = ("  train_file: t.jsonl\n  validation_file: t.jsonl\n  format: wmt\n  source_lang: en_XX\n  target_lang: ro_RO\n"
+            "  max_source_length: 32\n  max_target_length: 32")
     recipe = load_recipe(_write(tmp_path / "m.yaml", recipe_text(tmp_path, "translation", folder, data)))
     task = tasks.bind(recipe)
     from hfkit import job

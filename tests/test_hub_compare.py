@@ -35,7 +35,7 @@ def test_the_card_loads_back_and_its_model_index_is_the_final_metrics(trained_ru
     assert {r.metric_type: r.metric_value for r in card.data.eval_results} == final
     result = card.data.eval_results[0]
     assert result.task_type == "text-generation" and result.dataset_split == "validation"
-    assert result.dataset_name == "train"
+    assert result.dataset_name == "train.jsonl"  # the data file as given
     data = card.data.to_dict()
     assert data["library_name"] == "peft" and data["license"] == "apache-2.0"
     assert data["tags"] == ["hfkit", "generation", "lora", "dates"] and data["model-index"][0]["name"] == "me/tiny-dates"

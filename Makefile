@@ -49,7 +49,7 @@ $(VENV)/.checkpoints-installed: $(VENV)/.torch-installed
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml $(VENV)/.project-installed
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,tracking]"
 	touch $@
 
 clean:

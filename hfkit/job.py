@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfkit import data, distributed, lora, models, tasks
+from hfkit import data, distributed, lora, metrics, models, tasks
+from hfkit.console import level
 from hfkit.errors import HfkitError
 from hfkit.scoring import EvalData, Scorer
 from hfkit.schema import Recipe
 from hfkit.tasks import Task, Tokenized
+from hfkit.training_keys import split_callback_keys
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Prepared:
     train: Tokenized | None  # None when only evaluating
     eval: EvalData
     report: dict[str, Any] = field(default_factory=dict)  # {"cleaning": ..., "preparation": ...}
+    periodic: EvalData | None = None  # the first eval.during_training_samples examples, scored while training
 
 
 def bind(recipe: Recipe, encoder_decoder: bool | None = None) -> Task:
@@ -44,7 +47,12 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
     machine without an accelerator, because only then does accelerate join them over gloo.
     Building it also sets up the (distributed) state every later step relies on.
     """
-    kwargs = dict(recipe.training)
+    kwargs, _ = split_callback_keys(recipe.training)
+    best = kwargs.get("metric_for_best_model")
+    if best and "greater_is_better" not in kwargs:
+        kwargs["greater_is_better"] = not metrics.lower_is_better(best)  # TER, perplexity: lower is better
+    if level() == "quiet" and "disable_tqdm" not in kwargs:
+        kwargs["disable_tqdm"] = True
     if "use_cpu" not in kwargs and distributed.launched_without_accelerator():
         kwargs["use_cpu"] = True
     if "train_sampling_strategy" not in kwargs and task.group_by_length:
@@ -113,7 +121,19 @@ def prepare(recipe: Recipe, task: Task, tokenizer_path: str, with_train: bool) -
             "eval_loss is not computed (raise data.max_length)[/yellow]")
     eval_data = EvalData(rows=rows, tokenized=tokenized_eval.dataset if len(tokenized_eval.dataset) else None,
                          examples=examples, counts=preparation[recipe.eval.split])
-    return Prepared(task, tokenizer, splits, train, eval_data, {"cleaning": cleaning, "preparation": preparation})
+    periodic = None
+    cap = recipe.eval.during_training_samples
+    if with_train and cap is not None and cap < len(rows):
+        with distributed.state().main_process_first():
+            periodic = eval_data_of(task, tokenizer, rows.select(range(cap)), recipe.eval.split)
+    return Prepared(task, tokenizer, splits, train, eval_data, {"cleaning": cleaning, "preparation": preparation},
+                    periodic)
+
+
+def eval_data_of(task: Task, tokenizer, rows, split: str) -> EvalData:
+    tokenized = task.tokenize(rows, tokenizer, split)
+    return EvalData(rows=rows, tokenized=tokenized.dataset if len(tokenized.dataset) else None,
+                    examples=task.eval_examples(rows, tokenizer), counts=tokenized.counts)
 
 
 def _prefixed(prefix: str, examples) -> dict[str, int]:
@@ -141,19 +161,30 @@ def load_model(recipe: Recipe, task: Task, tokenizer, weights: Path | None = Non
 
 
 def make_trainer(args, prepared: Prepared, model):
+    """The task's Trainer class, whose evaluations during training score like the final one."""
+    from transformers import EarlyStoppingCallback
+
     from hfkit.trainer import trainer_class
 
-    return trainer_class(prepared.task.trainer_class())(
+    recipe = prepared.task.recipe
+    _, stopping = split_callback_keys(recipe.training)
+    trainer = trainer_class(prepared.task.trainer_class())(
         model=model,
         args=args,
         train_dataset=prepared.train.dataset if prepared.train else None,
+        eval_dataset=prepared.eval.rows,  # evaluate() scores prepared.periodic through hfkit_scorer
         data_collator=prepared.task.collator(prepared.tokenizer, model),
         processing_class=prepared.tokenizer,
+        callbacks=[EarlyStoppingCallback(stopping["early_stopping_patience"], stopping.get("early_stopping_threshold", 0.0))]
+        if stopping else None,
     )
+    trainer.hfkit_scorer = make_scorer(recipe, prepared, trainer, prepared.periodic or prepared.eval)
+    return trainer
 
 
-def make_scorer(recipe: Recipe, prepared: Prepared, trainer) -> Scorer:
-    return Scorer(prepared.task, prepared.tokenizer, prepared.eval, prepared.task.collator(prepared.tokenizer, trainer.model),
+def make_scorer(recipe: Recipe, prepared: Prepared, trainer, data: EvalData | None = None) -> Scorer:
+    return Scorer(prepared.task, prepared.tokenizer, data or prepared.eval,
+                  prepared.task.collator(prepared.tokenizer, trainer.model),
                   batch_size=trainer.args.per_device_eval_batch_size, seed=trainer.args.seed,
                   dtype=recipe.eval.dtype, sharded=distributed.shards_parameters(trainer))
 

@@ -110,10 +110,24 @@ def check(recipe: Recipe) -> list[str]:
         if name not in task.metric_names():
             problems.append(f"eval.metric_args: {name!r} is not one of the recipe's metrics")
     problems += task.problems()
+    problems += _best_metric_problems(recipe, task)
     from transformers import Seq2SeqTrainingArguments  # a superset of TrainingArguments: the family is not known here
 
     problems += training_key_problems(recipe.training, Seq2SeqTrainingArguments)
     return problems
+
+
+def _best_metric_problems(recipe: Recipe, task) -> list[str]:
+    """training.metric_for_best_model must name a score the evaluation produces."""
+    chosen = recipe.training.get("metric_for_best_model")
+    if not isinstance(chosen, str) or any(not metrics.is_known(name) for name in task.metric_names()):
+        return []
+    valid = ["eval_loss", *(["perplexity"] if task.generates else [])]
+    valid += [key for name in task.metric_names() if "/" not in name for key in metrics.headline_names(name)]
+    if chosen.removeprefix("eval_") in {v.removeprefix("eval_") for v in valid} or chosen == "loss":
+        return []
+    return [f"training.metric_for_best_model: {chosen!r} is not a score of this recipe's evaluation"
+            f"{suggest_value(chosen, valid)}"]
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> None:

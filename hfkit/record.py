@@ -66,6 +66,8 @@ class RunRecord(_Open):
     baseline: Evaluation | None = None
     final: Evaluation | None = None
     train: TrainStats | None = None
+    best: dict[str, Any] | None = None  # {step, metric, value, restored} of the best evaluation while training
+    notes: list[str] = Field(default_factory=list)  # warnings worth keeping (e.g. overfitting)
     peak_memory_mb: dict[str, float] = Field(default_factory=dict)
     parameters: dict[str, int] = Field(default_factory=dict)  # trainable, total
     model_dtype: str | None = None

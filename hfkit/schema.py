@@ -141,6 +141,11 @@ class EvalSection(Section):
     # float32: scores do not depend on the eval batch size, the process count or the training dtype
     # (bf16 batched decoding changed 27 of 60 translation predictions). auto: the model's own dtype.
     dtype: Literal["float32", "auto"] = "float32"
+    # 95% bootstrap confidence intervals of every score, from this many resamples (seeded); 0: none
+    bootstrap: int = Field(1000, ge=0)
+    # during training (training.eval_strategy: steps|epoch): score only the first N eval examples;
+    # the final evaluation always scores the whole split
+    during_training_samples: PositiveInt | None = None
 
 
 class OutputSection(Section):

@@ -50,8 +50,11 @@ class Scorer:
         self.task, self.tokenizer, self.data, self.collator = task, tokenizer, data, collator
         self.batch_size, self.seed, self.dtype, self.sharded = batch_size, seed, dtype, sharded
 
-    def score(self, model, stream_to: Path | None = None) -> Scores:
-        """Loss, answers and metrics of `model` on the whole eval split (metrics on the main process)."""
+    def score(self, model, stream_to: Path | None = None, resamples: int | None = None) -> Scores:
+        """Loss, answers and metrics of `model` on the eval split, the same on every process.
+
+        Each prediction row carries its example's own scores; the headline scores get bootstrap
+        intervals from `resamples` resamples (default: the recipe's eval.bootstrap; 0: none)."""
         with computing_in(model, None if self.sharded or self.dtype == "auto" else "float32") as dtype:
             extra: dict = {}
             if self.task.generates:
@@ -69,12 +72,21 @@ class Scorer:
             return Scores(evaluation, [])
         examples = self.data.examples
         names = self.task.metric_names()
+        rows = [row(examples, i, answer) for i, answer in enumerate(answers)]
         if names and distributed.is_main():  # every process holds all answers; one scores them
+            recipe = self.task.recipe
             predictions, references = self.task.metric_inputs(answers, examples, extra)
-            scores, evaluation.details = metrics.compute(names, predictions, references,
-                                                         self.task.recipe.eval.metric_args)
+            scores, evaluation.details = metrics.compute(names, predictions, references, recipe.eval.metric_args)
             evaluation.metrics.update(scores)
-        return Scores(evaluation, [row(examples, i, answer) for i, answer in enumerate(answers)])
+            per_example, evaluation.intervals = metrics.uncertainty(
+                names, predictions, references, recipe.eval.metric_args,
+                recipe.eval.bootstrap if resamples is None else resamples)
+            for i, line in enumerate(rows):
+                line["scores"] = {key: _finite(values[i]) for key, values in per_example.items()}
+        # Every process decides the same (best checkpoint, early stopping): they all get the main one's.
+        evaluation.metrics, evaluation.details, evaluation.intervals = distributed.broadcast(
+            (evaluation.metrics, evaluation.details, evaluation.intervals))
+        return Scores(evaluation, rows)
 
     # Loss ---------------------------------------------------------------------------------------
     def _loss(self, model) -> tuple[float, int]:
@@ -160,6 +172,11 @@ class Scorer:
         for index, answer in distributed.gather(list(zip(mine, answers))):
             ordered[index] = answer  # each index comes from exactly one process
         return ordered
+
+
+def _finite(value: float) -> float | None:
+    """NaN (a squad_v2 subset an example is not in) as null: JSON has no NaN."""
+    return None if value != value else value
 
 
 def row(examples: EvalExamples, i: int, prediction: str) -> dict:

@@ -1,5 +1,9 @@
-"""The Trainer as hfkit runs it: transformers' own Trainer (or Seq2SeqTrainer), plus callbacks.
+"""The Trainer as hfkit runs it: transformers' own Trainer (or Seq2SeqTrainer) with one method changed.
 
+- `evaluate()` scores with hfkit's Scorer: the recipe's metrics by generation (Trainer generates
+  for no decoder-only model) and the token-weighted loss, logged into `log_history` as
+  `eval_<metric>`. So `metric_for_best_model: sacrebleu`, `load_best_model_at_end` and
+  `EarlyStoppingCallback` work untouched, for every task and both model families.
 - `StopOnInterrupt`: the first Ctrl-C finishes the step, saves a checkpoint and stops; a second quits.
 """
 
@@ -7,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from contextlib import contextmanager
 
 from transformers import TrainerCallback
@@ -14,9 +19,28 @@ from transformers import TrainerCallback
 from hfkit.console import say
 
 
+class ScoringTrainer:
+    """Mixed in before Trainer/Seq2SeqTrainer; `hfkit_scorer` is set by the job."""
+
+    hfkit_scorer = None
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        if self.hfkit_scorer is None:
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        started = time.perf_counter()
+        evaluation = self.hfkit_scorer.score(self.model, resamples=0).evaluation  # intervals: final scores only
+        metrics = {f"{metric_key_prefix}_{key.removeprefix('eval_')}": value for key, value in evaluation.metrics.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
+        metrics[f"{metric_key_prefix}_examples"] = evaluation.examples
+        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - started, 3)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
 def trainer_class(base: type) -> type:
-    """The Trainer class for a task (Trainer or Seq2SeqTrainer)."""
-    return base
+    """Trainer or Seq2SeqTrainer, scoring its evaluations the hfkit way."""
+    return type(f"Hfkit{base.__name__}", (ScoringTrainer, base), {})
 
 
 class StopOnInterrupt(TrainerCallback):

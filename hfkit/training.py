@@ -54,6 +54,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         record.attention = getattr(model.config, "_attn_implementation", None)
 
         trainer = job.make_trainer(args, prepared, model)
+        _log_into(trainer, run_dir)
         scorer = job.make_scorer(recipe, prepared, trainer)
         record.baseline = _baseline(scorer, trainer, recipe, run_dir, resumed=resume is not None)
         if is_main:
@@ -67,6 +68,10 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         record.log_history = trainer.state.log_history
         if stop.requested:
             _stop_interrupted(run_dir, record, trainer)
+        record.best = best_of(trainer)
+        record.notes = overfitting_notes(record.log_history)
+        for note in record.notes:
+            say(f"[yellow]{note}[/yellow]")
         record.train = TrainStats(
             runtime_s=round(train_seconds, 2), samples_per_second=result.metrics.get("train_samples_per_second"),
             # only when the recipe sets training.include_num_input_tokens_seen
@@ -118,6 +123,40 @@ def score_into(run_dir: Path, scorer, trainer, record: RunRecord, predictions_na
         partial.unlink(missing_ok=True)
         scores.evaluation.predictions = predictions_name
     return scores.evaluation
+
+
+def best_of(trainer) -> dict | None:
+    """{step, metric, value} of the best evaluation, when the recipe chose a metric_for_best_model."""
+    chosen, state = trainer.args.metric_for_best_model, trainer.state
+    if not chosen or state.best_metric is None:
+        return None
+    step = state.best_global_step or (int(state.best_model_checkpoint.rsplit("-", 1)[1])
+                                      if state.best_model_checkpoint else None)
+    return {"step": step, "metric": chosen if chosen.startswith("eval_") else f"eval_{chosen}",
+            "value": state.best_metric, "restored": bool(trainer.args.load_best_model_at_end)}
+
+
+def overfitting_notes(log_history: list[dict], window: int = 3) -> list[str]:
+    """A warning when validation loss rose over the last evaluations while training loss fell."""
+    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e and "step" in e]
+    losses = [(e["step"], e["loss"]) for e in log_history if "loss" in e and "step" in e]
+    if len(evals) < window:
+        return []
+    recent = evals[-window:]
+    rising = all(b[1] > a[1] for a, b in zip(recent, recent[1:]))
+    during = [loss for step, loss in losses if recent[0][0] <= step <= recent[-1][0]]
+    if rising and len(during) >= 2 and during[-1] < during[0]:
+        return [f"validation loss rose over the last {window} evaluations (steps {recent[0][0]}-{recent[-1][0]}: "
+                f"{recent[0][1]:.4f} -> {recent[-1][1]:.4f}) while training loss fell: the model is overfitting; "
+                "see training.load_best_model_at_end and training.early_stopping_patience"]
+    return []
+
+
+def _log_into(trainer, run_dir: Path) -> None:
+    """Trackers that write files (tensorboard) write into the run folder."""
+    for callback in trainer.callback_handler.callbacks:
+        if type(callback).__name__ == "TensorBoardCallback":
+            callback.logging_dir = str(run_dir / "tensorboard")
 
 
 def _run_dir_and_checkpoint(recipe: Recipe, overwrite: bool, resume: Path | None) -> tuple[Path, Path | None]:

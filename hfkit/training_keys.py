@@ -36,18 +36,53 @@ TRAINING_RENAMED = {
 }
 
 
+# Keys of the `training` section that hfkit takes out before TrainingArguments sees the rest:
+# they configure transformers' EarlyStoppingCallback, which has no TrainingArguments field.
+CALLBACK_KEYS = {"early_stopping_patience": int, "early_stopping_threshold": float}
+
+
+def split_callback_keys(training: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(TrainingArguments keys, callback keys) of a `training` section."""
+    return ({k: v for k, v in training.items() if k not in CALLBACK_KEYS},
+            {k: v for k, v in training.items() if k in CALLBACK_KEYS})
+
+
 def training_key_problems(training: dict[str, Any], args_class: type) -> list[str]:
-    """Unknown keys and wrongly typed values in the `training` section."""
+    """Unknown keys and wrongly typed values in the `training` section, and what early stopping needs."""
     fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
     problems = []
     for key, value in training.items():
-        if key in TRAINING_RENAMED:
+        if key in CALLBACK_KEYS:
+            if not _type_fits(value, CALLBACK_KEYS[key]) or value is None:
+                problems.append(f"training.{key}: expected {_type_name(CALLBACK_KEYS[key])}, got {value!r}")
+        elif key in TRAINING_RENAMED:
             problems.append(f"training.{key}: not accepted; {TRAINING_RENAMED[key]}")
         elif key not in fields:
             problems.append(f"training.{key}: not a {args_class.__name__} field{suggest(key, list(fields))}")
         elif not _type_fits(value, fields[key].type):
             problems.append(f"training.{key}: expected {_type_name(fields[key].type)}, got {value!r}")
+    if "early_stopping_patience" in training:
+        problems += early_stopping_problems(training)
     return problems
+
+
+def early_stopping_problems(training: dict[str, Any]) -> list[str]:
+    """What EarlyStoppingCallback needs, said in one line instead of its assertions."""
+    eval_strategy = training.get("eval_strategy", "no")
+    needed = []
+    if eval_strategy not in ("steps", "epoch"):
+        needed.append("eval_strategy: steps (or epoch)")
+    if not training.get("metric_for_best_model"):
+        needed.append("metric_for_best_model (e.g. eval_loss or one of eval.metrics)")
+    if not training.get("load_best_model_at_end"):
+        needed.append("load_best_model_at_end: true")
+    if training.get("save_strategy", "steps") != eval_strategy:
+        needed.append(f"save_strategy: {eval_strategy if eval_strategy in ('steps', 'epoch') else 'steps'} (as eval_strategy)")
+    elif eval_strategy == "steps" and training.get("save_steps", 500) % (training.get("eval_steps") or training.get("logging_steps", 500)):
+        needed.append("save_steps a multiple of eval_steps")
+    if not needed:
+        return []
+    return [f"training.early_stopping_patience: early stopping also needs {'; '.join(needed)}"]
 
 
 _SIMPLE_TYPES = {int: (int,), float: (int, float), bool: (bool,)}

@@ -60,7 +60,7 @@ def test_two_processes_score_every_example_once_like_one_process(tiny_llama, tmp
     # on one thread (as each launched process does): a matmul summed by more threads rounds differently.
     recipe = tiny_recipe(tmp_path, tiny_llama, train_rows=24, eval_rows=7)
     result = hfkit("launch", "--config", str(REPO / "accelerate_configs" / "multi_cpu.yaml"), "--port", str(free_port()),
-                   str(recipe), cwd=tmp_path)
+                   str(recipe), "training.eval_strategy=steps", "training.eval_steps=3", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "accelerate launch --config_file" in result.stdout
     (run,) = (tmp_path / "runs").iterdir()
@@ -79,6 +79,11 @@ def test_two_processes_score_every_example_once_like_one_process(tiny_llama, tmp
     one, both = record_of(scored).final, record_of(run).final
     assert one.metrics["exact_match"] == both.metrics["exact_match"] and one.loss_tokens == both.loss_tokens
     assert one.metrics["eval_loss"] == pytest.approx(both.metrics["eval_loss"], rel=1e-6)
+    # the evaluation while training (at step 3, the last) also scored each of the 7 examples once
+    (during,) = [entry for entry in record_of(run).log_history if "eval_loss" in entry]
+    assert during["step"] == 3 and during["eval_examples"] == 7
+    assert during["eval_loss"] == pytest.approx(both.metrics["eval_loss"], rel=1e-6)
+    assert during["eval_exact_match"] == both.metrics["exact_match"]
 
 
 KILL_AFTER_STEP_3 = """

@@ -66,3 +66,37 @@ def compute(metric_names: list[str], predictions: list, references: list,
             else:
                 details[f"{short}_{key}"] = value
     return scores, details
+
+
+def headline_names(name: str) -> list[str]:
+    """The score keys metric `name` reports (rouge -> rouge1, rouge2, ...; sacrebleu -> sacrebleu)."""
+    module = load(name)
+    short = name.split("/")[-1]
+    keys = getattr(module, "headline_keys", None) or [short]
+    return [short if key == "score" else key for key in keys]
+
+
+def lower_is_better(key: str) -> bool:
+    """Loss, perplexity and TER improve downwards; every other score upwards."""
+    key = key.removeprefix("eval_")
+    return key.endswith("loss") or key in ("perplexity", "ter")
+
+
+def uncertainty(metric_names: list[str], predictions: list, references: list, metric_args: dict | None,
+                resamples: int) -> tuple[dict[str, list], dict[str, list[float]]]:
+    """Per-example scores ({key: one value per example}) and bootstrap intervals ({key: [low, high]})
+    of hfkit's own metrics (a Hub metric has neither); `resamples` 0 leaves the intervals out."""
+    from hfkit.metrics.bootstrap import confidence_intervals
+    from hfkit.metrics.per_example import example_scores
+
+    per_example: dict[str, list] = {}
+    intervals: dict[str, list[float]] = {}
+    for name in metric_names:
+        if name not in names():
+            continue
+        args = (metric_args or {}).get(name)
+        per_example.update(example_scores(name, predictions, references, args))
+        if resamples:
+            intervals.update({key: [low, high] for key, (low, high) in
+                              confidence_intervals(name, predictions, references, args, n=resamples).items()})
+    return per_example, intervals

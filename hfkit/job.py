@@ -47,7 +47,9 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
     machine without an accelerator, because only then does accelerate join them over gloo.
     Building it also sets up the (distributed) state every later step relies on.
     """
-    kwargs, _ = split_callback_keys(recipe.training)
+    kwargs, stopping = split_callback_keys(recipe.training)
+    if stopping:  # a resumed run continues early stopping's patience count, not a fresh one
+        kwargs.setdefault("restore_callback_states_from_checkpoint", True)
     best = kwargs.get("metric_for_best_model")
     if best and "greater_is_better" not in kwargs:
         kwargs["greater_is_better"] = not metrics.lower_is_better(best)  # TER, perplexity: lower is better

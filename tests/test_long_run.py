@@ -140,3 +140,48 @@ def test_periodic_predictions_are_not_written_but_the_final_ones_are(tiny_llama,
     assert main(["train", str(recipe), "training.eval_strategy=steps", "training.eval_steps=1", "eval.baseline=false"]) == 0
     run = only_run(tmp_path)
     assert len(jsonl(run / "predictions.jsonl")) == 6 and not (run / "predictions.partial.jsonl").exists()
+
+
+KILL_AT_STEP_3 = """
+import os, signal, sys
+import transformers
+from transformers import TrainerCallback
+
+class Die(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:  # checkpoint-2 (with its evaluation) is complete; step 3's is not
+            os.kill(os.getpid(), signal.SIGKILL)
+
+original_init = transformers.Trainer.__init__
+def init_with_death(self, *a, **k):
+    original_init(self, *a, **k)
+    self.add_callback(Die())
+transformers.Trainer.__init__ = init_with_death
+from hfkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_resume_keeps_the_best_checkpoint_and_early_stopping_state(tiny_llama, tmp_path):
+    """Killed after step 2 and resumed, the run stops where an uninterrupted one does (step 3, patience 2
+    counted across the interruption) and keeps the best step found before the kill."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    recipe = tiny_recipe(tmp_path, tiny_llama)
+    overrides = [*EVERY_STEP, "training.max_steps=20", "training.metric_for_best_model=exact_match",
+                 "training.load_best_model_at_end=true", "training.early_stopping_patience=2",
+                 "training.early_stopping_threshold=100", "eval.baseline=false"]
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILL_AT_STEP_3)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    died = subprocess.run([sys.executable, str(killer), "train", str(recipe), *overrides], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert died.returncode < 0, died.stderr[-2000:]
+    run = only_run(tmp_path)
+    assert main(["train", "--resume", str(run)]) == 0
+    record = record_of(run)
+    assert record.train.steps == 3 and record.train.resumed_from == "checkpoint-2"
+    assert record.best["step"] == 1 and record.best["restored"]

@@ -9,12 +9,15 @@ through its record and the task bound to the recorded model family (the base nee
 
 from __future__ import annotations
 
+import json
+import string
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hfkit import job, models, resources, runs
+from hfkit.metrics import lower_is_better
 from hfkit.recipe import load_recipe
 from hfkit.record import Evaluation, RunRecord, read_record
 from hfkit.redaction import redact_value
@@ -48,7 +51,7 @@ def render_card(run_dir: Path, repo_id: str | None = None, merged: bool = False)
     with resources.model_card_template(template) as path:
         return ModelCard.from_template(card_data, template_path=str(path), **_body(
             recipe, task, record, environment, repo_id or run_dir.name, base_id, base_note, adapter, merged,
-            dataset_id, weights))
+            dataset_id, weights, _first_input(run_dir)))
 
 
 def eval_results(recipe: Recipe, final: Evaluation | None, pipeline_tag: str, dataset_id: str) -> list:
@@ -65,8 +68,10 @@ def eval_results(recipe: Recipe, final: Evaluation | None, pipeline_tag: str, da
 
 
 def _body(recipe: Recipe, task, record: RunRecord, environment: dict, title: str, base_id: str | None,
-          base_note: str, adapter: bool, merged: bool, dataset_id: str, weights: Path) -> dict[str, Any]:
-    base_name = base_id or recipe.model.display_name
+          base_note: str, adapter: bool, merged: bool, dataset_id: str, weights: Path,
+          example: str | None) -> dict[str, Any]:
+    # a local checkpoint by its folder name: the path means nothing elsewhere and may say who you are
+    base_name = base_id or "+".join(Path(part).name for part in recipe.model.display_name.split("+"))
     details = record.final.details if record.final else {}
     signatures = "\n".join(f"- `{k}`: `{v}`" for k, v in details.items() if k.endswith("signature"))
     tokenizer = _tokenizer(task, weights)
@@ -84,8 +89,9 @@ def _body(recipe: Recipe, task, record: RunRecord, environment: dict, title: str
         "has_intervals": bool(record.final and record.final.intervals),
         "results_table": results_markdown(record.baseline, record.final),
         "signatures": signatures,
-        "usage": _usage(recipe, task, title, base_name, adapter),
+        "usage": _usage(recipe, task, title, base_name, adapter, tokenizer, example),
         "prompt_note": task.card_usage_note(tokenizer) if tokenizer is not None else "",
+        "prompt_example": _prompt_example(task, tokenizer, example),
         "training_summary": _training_summary(recipe, record),
         "recipe_yaml": public_recipe_yaml(recipe, only_changes=True).strip(),
         "cleaning_table": _cleaning_markdown(record.data.get("cleaning") or {}),
@@ -108,7 +114,8 @@ def results_markdown(baseline: Evaluation | None, final: Evaluation | None) -> s
     for key in dict.fromkeys([*before_all, *after_all]):
         before, after = before_all.get(key), after_all.get(key)
         change = f"{after - before:+.4f}" if _is_number(before) and _is_number(after) else ""
-        lines.append(f"| {key} | {_number(before, baseline, key)} | {_number(after, final, key)} | {change} |")
+        shown = f"{key} (lower is better)" if lower_is_better(key) else key
+        lines.append(f"| {shown} | {_number(before, baseline, key)} | {_number(after, final, key)} | {change} |")
     return "\n".join(lines)
 
 
@@ -147,7 +154,9 @@ def _training_summary(recipe: Recipe, record: RunRecord) -> str:
     return "\n".join(lines)
 
 
-def _usage(recipe: Recipe, task, repo: str, base_name: str, adapter: bool) -> str:
+def _usage(recipe: Recipe, task, repo: str, base_name: str, adapter: bool, tokenizer, example: str | None) -> str:
+    """Loading code, then (for a generating task) the prompt built exactly as in training, generation
+    with the decoding settings the model was scored with, and the answer decoded."""
     auto = task.auto_model
     load = (f"from peft import PeftModel\nfrom transformers import {auto}, AutoTokenizer\n\n"
             f'base = {auto}.from_pretrained("{base_name}")\n'
@@ -157,9 +166,59 @@ def _usage(recipe: Recipe, task, repo: str, base_name: str, adapter: bool) -> st
             f'model = {auto}.from_pretrained("{repo}")\ntokenizer = AutoTokenizer.from_pretrained("{repo}")')
     if not task.generates:
         return load
-    settings = recipe.generation.model_dump(exclude_none=True)
+    lines = [load, ""]
+    wrapping, text, _ = _prompt(task, tokenizer, example)
+    if wrapping == "messages":
+        lines.append('messages = [{"role": "user", "content": "..."}]  # the conversation; the model writes the next turn')
+    else:
+        lines.append(f"prompt = {text}")
+        if wrapping == "chat":
+            lines.append('messages = [{"role": "user", "content": prompt}]  # the user turn of the chat template')
+    lines.append('inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", '
+                 'return_dict=True)' if wrapping in ("chat", "messages") else 'inputs = tokenizer(prompt, return_tensors="pt")')
+    settings = recipe.generation.model_dump(exclude_none=True, exclude={"sweep"})
     shown = ", ".join(f"{key}={value!r}" for key, value in settings.items())
-    return load + f"\n\n# the decoding settings it was scored with\noutput = model.generate(**inputs, {shown})"
+    lines += ["# the decoding settings it was scored with", f"output = model.generate(**inputs, {shown})"]
+    lines.append("print(tokenizer.decode(output[0], skip_special_tokens=True))" if task.encoder_decoder else
+                 'print(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))')
+    return "\n".join(lines)
+
+
+def _prompt(task, tokenizer, example: str | None) -> tuple[str, str, str]:
+    """(wrapping, Python code of the prompt text, the text): the task's training template filled with
+    the first eval example's input (or a placeholder)."""
+    wrapping, template = task.card_prompt(tokenizer) if tokenizer is not None else ("plain", "{prompt}")
+    fields = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    values = {name: example if example and len(fields) == 1 else f"<your {name}>" for name in fields}
+    if fields == [template[1:-1]]:  # the template is the field itself: the text as it is
+        return wrapping, repr(values[fields[0]]), values[fields[0]]
+    code = f"{template!r}.format({', '.join(f'{k}={v!r}' for k, v in values.items())})"
+    return wrapping, code, template.format(**values)
+
+
+def _prompt_example(task, tokenizer, example: str | None) -> str:
+    """The exact text the model reads for the usage example (its training format), as a text block."""
+    if not task.generates or tokenizer is None:
+        return ""
+    wrapping, _, text = _prompt(task, tokenizer, example)
+    if wrapping == "messages":
+        return ""
+    if wrapping == "chat":
+        text = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                             tokenize=False)
+    note = {"chat": "the chat template's rendering of the user turn", "encoder": "the encoder's input",
+            "plain": "plain text, no template"}[wrapping]
+    return f"The text the model reads for this example ({note}; the same format as in training):\n\n```text\n{text}\n```"
+
+
+def _first_input(run_dir: Path) -> str | None:
+    """The first eval example's input (predictions.jsonl), a real example for the usage code."""
+    try:
+        with (run_dir / runs.PREDICTIONS).open(encoding="utf-8") as f:
+            value = json.loads(f.readline()).get("input")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _base_model(recipe: Recipe) -> tuple[str | None, str]:

@@ -1,67 +1,235 @@
-"""PNG charts for `hfkit compare`, drawn with matplotlib's Agg backend (no display needed)."""
+"""PNG charts for `hfkit compare`, drawn with matplotlib's Agg backend (no display needed).
+
+Every chart has axis labels with units, a value on every bar or line end, and error bars where the
+scores have bootstrap intervals: the overview (each run's relative change over its baseline), one
+chart per task (baseline and final), per run the training curves with the best step marked, and
+per decoding sweep its strategies.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
+from hfkit.metrics import lower_is_better
+
 MAX_METRICS_PER_CHART = 6  # enough for ROUGE's four or SQuAD v2's six; one panel each
+COLORS = ["#2f6fdf", "#e07b24", "#2a9d5c", "#c23b5b", "#7b5cc4", "#8c6d31", "#1f9fb4", "#d4a017"]
+BASELINE, FINAL = "#b0b7c3", "#2f6fdf"
+NOT_CURVES = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_examples", "epoch", "step")
 
 
-def metric_charts(groups: dict, out_dir: Path) -> list[Path]:
-    """Per task: one panel per metric, baseline and final bars for every run."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
+    return plt
+
+
+def unit(key: str, task: str | None = None) -> str:
+    """How a score is read: its scale, and its direction when lower is better."""
+    name = key.removeprefix("eval_")
+    if name.endswith("loss"):
+        scale = "nats per target token"
+    elif name == "perplexity":
+        scale = "perplexity"
+    elif name in ("sacrebleu", "chrf", "ter", "f1", "exact") or name.startswith(("HasAns", "NoAns")):
+        scale = "0-100"
+    elif name.startswith("rouge"):
+        scale = "F-measure, 0-1"
+    elif name == "exact_match":
+        scale = "0-100" if task == "qa" else "fraction, 0-1"
+    else:
+        scale = "score"
+    return f"{scale}, lower is better" if lower_is_better(name) else scale
+
+
+def file_name(prefix: str, name: str) -> str:
+    return f"{prefix}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_')}.png"
+
+
+def label(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def overview_chart(comparison, path: Path) -> Path | None:
+    """Every run's change over its own baseline, per metric, in %, positive = better."""
+    from hfkit.compare import relative_change
+    from hfkit.significance import mark
+
+    items = []  # (label, value, task, text)
+    for summary in comparison.runs:
+        if summary.zero_shot:
+            continue
+        for name, (before, after) in summary.metrics.items():
+            change = relative_change(name, before, after)
+            if change is None:
+                continue
+            test = mark(summary.vs_baseline.get(name))
+            text = (f"{change:+.1f}%" if math.isfinite(change) else f"from 0: {label(before)} → {label(after)}")
+            items.append((f"{summary.name} · {name}", change, summary.task, f"{text} {test}".strip()))
+    if not items:
+        return None
+    plt = _pyplot()
+    finite = [abs(v) for _, v, _, _ in items if math.isfinite(v)]
+    cap = max(finite + [10.0]) * 1.25
+    tasks = list(dict.fromkeys(task for _, _, task, _ in items))
+    figure, axis = plt.subplots(figsize=(9, 0.42 * len(items) + 1.6))
+    for row, (name, value, task, text) in enumerate(items):
+        shown = max(-cap, min(cap, value))
+        axis.barh(row, shown, color=COLORS[tasks.index(task) % len(COLORS)], hatch="//" if shown != value else None,
+                  label=task if task not in axis.get_legend_handles_labels()[1] else None)
+        axis.text(shown, row, f" {text} ", va="center", ha="left" if shown >= 0 else "right", fontsize=8)
+    axis.axvline(0, color="#444", linewidth=0.8)
+    axis.set_yticks(range(len(items)), [name for name, _, _, _ in items], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(-cap * (1.6 if any(v < 0 for _, v, _, _ in items) else 0.05), cap * 1.6)
+    axis.set_xlabel("change over the run's own baseline (%); right = better (loss, perplexity, TER: a fall)")
+    axis.set_title("Fine-tuning gains: final vs baseline, per run and metric  (* p < 0.05, ns not significant)")
+    axis.legend(title="task", fontsize=8, loc="lower right")
+    axis.grid(axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
+def metric_charts(groups: dict, out_dir: Path) -> dict[str, Path]:
+    """Per task: one panel per metric, baseline and final bars for every run, 95% intervals as error bars."""
+    plt = _pyplot()
+    paths = {}
     for task, summaries in groups.items():
         names = [n for n in dict.fromkeys(n for s in summaries for n in s.metrics)
                  if any(_is_number(v) for s in summaries for v in s.metrics.get(n, ()))][:MAX_METRICS_PER_CHART]
         if not names:
             continue
-        figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names) + 1, 3.6), squeeze=False)
-        labels = [s.info["run"] for s in summaries]
+        figure, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names) + 1, 4.2), squeeze=False)
         positions = range(len(summaries))
         for axis, name in zip(axes[0], names):
-            before = [_value(s.metrics.get(name, (None, None))[0]) for s in summaries]
-            after = [_value(s.metrics.get(name, (None, None))[1]) for s in summaries]
-            axis.bar([p - 0.2 for p in positions], before, width=0.4, label="baseline", color="#b0b7c3")
-            axis.bar([p + 0.2 for p in positions], after, width=0.4, label="final", color="#2f6fdf")
-            axis.set_title(name)
-            axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=7)
+            for offset, stage, color in ((-0.2, 0, BASELINE), (0.2, 1, FINAL)):
+                values = [_value(s.metrics.get(name, (None, None))[stage]) for s in summaries]
+                errors = _errors(values, [s.intervals.get(name, (None, None))[stage] for s in summaries])
+                bars = axis.bar([p + offset for p in positions], values, width=0.4, color=color, yerr=errors,
+                                capsize=3, label="final" if stage else "baseline", error_kw={"elinewidth": 0.8})
+                axis.bar_label(bars, labels=["" if math.isnan(v) else label(v) for v in values], fontsize=7, padding=2)
+            axis.set_title(name, fontsize=10)
+            axis.set_ylabel(f"{name} ({unit(name, task)})", fontsize=8)
+            axis.set_xlabel("run", fontsize=8)
+            axis.set_xticks(list(positions), [s.name for s in summaries], rotation=25, ha="right", fontsize=7)
+            axis.margins(y=0.15)
         axes[0][0].legend(fontsize=8)
-        figure.suptitle(f"{task}: final vs baseline")
-        figure.tight_layout()
-        path = out_dir / f"metrics_{task}.png"
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
-        paths.append(path)
+        figure.suptitle(f"{task}: baseline vs final (error bars: 95% bootstrap intervals)")
+        paths[task] = _save(figure, out_dir / file_name("metrics", task))
     return paths
+
+
+def run_curves(summary, out_dir: Path) -> Path | None:
+    """Training loss with validation loss, and each metric scored while training, against the step;
+    the best step (record.best) marked on every panel."""
+    record = summary.record
+    history = record.log_history if record else []
+    train = [(e["step"], e["loss"]) for e in history if "loss" in e and "step" in e]
+    evals = [e for e in history if "eval_loss" in e and "step" in e]
+    if not train and not evals:
+        return None
+    keys = [k for k in dict.fromkeys(k for e in evals for k in e)
+            if k.startswith("eval_") and k not in ("eval_loss", *NOT_CURVES) and _is_number(evals[0].get(k))]
+    plt = _pyplot()
+    panels = 1 + len(keys)
+    columns = min(panels, 3)
+    figure, axes = plt.subplots(math.ceil(panels / columns), columns, figsize=(4.6 * columns, 3.6 * math.ceil(panels / columns)),
+                                squeeze=False)
+    flat = [axis for row in axes for axis in row]
+    best = (record.best or {}) if record else {}
+    _curve(flat[0], train, "training loss", COLORS[0])
+    _curve(flat[0], [(e["step"], e["eval_loss"]) for e in evals], "validation loss", COLORS[1])
+    flat[0].set_ylabel("loss (nats per target token)", fontsize=8)
+    flat[0].set_title("training vs validation loss", fontsize=10)
+    for axis, key in zip(flat[1:], keys):
+        _curve(axis, [(e["step"], e[key]) for e in evals if _is_number(e.get(key))], key, COLORS[2])
+        axis.set_ylabel(f"{key.removeprefix('eval_')} ({unit(key, summary.task)})", fontsize=8)
+        axis.set_title(f"{key.removeprefix('eval_')} on the validation set", fontsize=10)
+    for axis in flat[:panels]:
+        axis.set_xlabel("training step", fontsize=8)
+        if best.get("step") is not None:
+            axis.axvline(best["step"], color="#c23b5b", linestyle="--", linewidth=1,
+                         label=f"best step {best['step']} ({best.get('metric')})")
+        axis.legend(fontsize=7)
+        axis.grid(alpha=0.3)
+    for axis in flat[panels:]:
+        axis.axis("off")
+    figure.suptitle(f"{summary.name}: training curves")
+    return _save(figure, out_dir / file_name("curves", summary.name))
+
+
+def _curve(axis, points: list[tuple], name: str, color: str) -> None:
+    if not points:
+        return
+    steps, values = [p[0] for p in points], [p[1] for p in points]
+    axis.plot(steps, values, marker="." if len(points) < 60 else None, color=color, label=name)
+    axis.annotate(label(values[-1]), (steps[-1], values[-1]), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                  color=color)
 
 
 def loss_chart(summaries: list, path: Path) -> Path | None:
     """Training loss against step, one line per run (from the runs' log history)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = [(s.info["run"], s.losses) for s in summaries if s.losses]
+    curves = [(s.name, s.losses) for s in summaries if s.losses]
     if not curves:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for name, points in curves:
-        axis.plot([step for step, _ in points], [loss for _, loss in points], marker=".", label=name)
-    axis.set_xlabel("step")
-    axis.set_ylabel("training loss")
-    axis.set_yscale("log")
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4.2))
+    for i, (name, points) in enumerate(curves):
+        _curve(axis, points, name, COLORS[i % len(COLORS)])
+    axis.set_xlabel("training step")
+    axis.set_ylabel("training loss (nats per target token)")
     axis.legend(fontsize=7)
-    axis.set_title("training loss")
+    axis.grid(alpha=0.3)
+    axis.set_title("training loss, every run")
+    return _save(figure, path)
+
+
+def sweep_chart(entry, out_dir: Path) -> Path | None:
+    """One panel per metric (bars per strategy, 95% intervals) and one for generation speed."""
+    listed = entry.strategies
+    keys = list(dict.fromkeys(k for s in listed for k in s.get("metrics", {})))[:MAX_METRICS_PER_CHART]
+    if not listed or not keys:
+        return None
+    plt = _pyplot()
+    panels = [*keys, "examples_per_s"]
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1, 4.2), squeeze=False)
+    names = [s["name"] for s in listed]
+    for i, (axis, key) in enumerate(zip(axes[0], panels)):
+        speed = key == "examples_per_s"
+        values = [_value(s.get(key) if speed else s["metrics"].get(key)) for s in listed]
+        errors = None if speed else _errors(values, [(s.get("intervals") or {}).get(key) for s in listed])
+        bars = axis.bar(range(len(listed)), values, color=COLORS[i % len(COLORS)], yerr=errors, capsize=3)
+        axis.bar_label(bars, labels=["" if math.isnan(v) else label(v) for v in values], fontsize=7, padding=2)
+        axis.set_xticks(range(len(listed)), names, rotation=25, ha="right", fontsize=7)
+        axis.set_xlabel("decoding strategy", fontsize=8)
+        axis.set_ylabel("examples per second" if speed else f"{key} ({unit(key, entry.task)})", fontsize=8)
+        axis.set_title("generation speed" if speed else key, fontsize=10)
+        axis.margins(y=0.15)
+    figure.suptitle(f"{entry.name}: decoding strategies on the same {entry.data.get('eval_examples')} examples")
+    return _save(figure, out_dir / file_name("sweep", entry.name))
+
+
+def _save(figure, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _errors(values: list[float], bounds: list) -> list[list[float]]:
+    """matplotlib's yerr (distances below and above) from [low, high] intervals; 0 where there is none."""
+    below, above = [], []
+    for value, pair in zip(values, bounds):
+        ok = pair and not math.isnan(value) and all(_is_number(b) and math.isfinite(b) for b in pair)
+        below.append(max(value - pair[0], 0.0) if ok else 0.0)
+        above.append(max(pair[1] - value, 0.0) if ok else 0.0)
+    return [below, above]
 
 
 def _is_number(value) -> bool:

@@ -21,7 +21,8 @@ EXAMPLES = {
              "  hfkit train --resume runs/generation-demo-20261128-233533",
     "launch": "hfkit launch --config accelerate_configs/multi_cpu.yaml recipes/generation/demo.yaml",
     "eval": "hfkit eval runs/generation-demo            # re-score a finished run\n"
-            "  hfkit eval recipes/generation/demo.yaml     # zero-shot score of the recipe's model",
+            "  hfkit eval recipes/generation/demo.yaml     # zero-shot score of the recipe's model\n"
+            "  hfkit eval runs/generation-demo --decode greedy --decode beam=4 --decode top_k=50,temperature=0.7",
     "validate": "hfkit validate recipes/qa/demo.yaml\n  hfkit validate recipes/qa/distilbert_squad.yaml --skip-hub",
     "merge": "hfkit merge runs/generation-demo --output merged/ --dtype bfloat16",
     "push": "hfkit push runs/generation-demo --repo-id you/smollm2-dates --dry-run upload/",
@@ -123,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("target", help="run folder (runs/...) or recipe YAML file")
     evaluate.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    evaluate.add_argument("--decode", action="append", metavar="STRATEGY",
+                          help="score this decoding strategy (repeat for a sweep into one folder): greedy, beam=N, "
+                               "top_k=K, top_p=P, temperature=T, comma-separated (sampling is seeded)")
 
     validate = verb("validate", "check a recipe, its data, model and training arguments", _validate)
     validate.add_argument("recipe", help="recipe YAML file")
@@ -150,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", nargs="+", help="run folders, globs (runs/*) or folders of runs (runs/)")
     compare.add_argument("--format", choices=["table", "markdown", "csv", "json", "html"], default="table")
     compare.add_argument("--output", metavar="DIR", help="also write compare.csv/.md/.json, PNG charts, report.html")
+    compare.add_argument("--wide", action="store_true", help="terminal table: every column (default: fit the terminal)")
+    compare.add_argument("--resamples", type=int, default=1000, metavar="N",
+                         help="bootstrap resamples of the paired significance tests (0: no tests)")
 
     listing = verb("recipes", "list the shipped recipes (or those in a folder)", _recipes)
     listing.add_argument("folder", nargs="?", help="a folder of recipes (default: the ones shipped with hfkit)")
@@ -218,8 +225,13 @@ def _launch(args) -> int:
 
 def _eval(args) -> None:
     from hfkit.evaluation import evaluate
+    from hfkit.sweep import run_sweep, sweep_specs
 
-    evaluate(args.target, args.overrides, overwrite=args.overwrite, command=args.command)
+    specs = sweep_specs(args.target, args.overrides, args.decode)  # --decode, else the recipe's generation.sweep
+    if specs:
+        run_sweep(args.target, specs, args.overrides, overwrite=args.overwrite, command=args.command)
+    else:
+        evaluate(args.target, args.overrides, overwrite=args.overwrite, command=args.command)
 
 
 def _validate(args) -> None:
@@ -254,24 +266,28 @@ def _push(args) -> None:
 
 
 def _compare(args) -> None:
-    from hfkit import compare
+    from hfkit import compare, report_html, tables
 
-    summaries = [compare.summarize(path) for path in compare.find_runs(args.runs)]
+    if args.resamples < 0:
+        raise HfkitError(f"--resamples must be 0 (no paired tests) or more, not {args.resamples}")
+    comparison = compare.collect(args.runs, resamples=args.resamples)
     if args.format == "table":
         from rich.console import Console
 
         console = Console()
-        for table in compare.rich_tables(summaries):
-            # As wide as the table needs: a squeezed table would cut every number short.
-            natural = Console(width=100_000).measure(table).maximum
-            Console(width=max(console.width, natural)).print(table)
+        for part in tables.rich_tables(comparison, width=console.width, wide=args.wide):
+            # --wide: as wide as the table needs (a squeezed table would cut every number short)
+            natural = Console(width=100_000).measure(part).maximum if args.wide else 0
+            Console(width=max(console.width, natural)).print(part)
     else:
-        render = {"markdown": compare.to_markdown, "csv": compare.to_csv, "json": compare.to_json,
-                  "html": compare.to_html}[args.format]
-        print(render(summaries), end="")
+        render = {"markdown": tables.to_markdown, "csv": tables.to_csv, "json": tables.to_json,
+                  "html": report_html.standalone}[args.format]
+        print(render(comparison), end="" if args.format != "json" else "\n")
     if args.output:
-        for path in compare.write_report(summaries, Path(args.output)):
-            print(f"wrote {path}")
+        # stdout holds the table (or JSON, CSV...) alone: the files written are listed on stderr
+        sys.stdout.flush()
+        for path in report_html.write_report(comparison, Path(args.output)):
+            print(f"wrote {path}", file=sys.stderr)
 
 
 def _recipes(args) -> None:

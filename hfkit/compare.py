@@ -1,29 +1,28 @@
-"""`hfkit compare`: one row per run, across runs and tasks, as a table, markdown, CSV, JSON or HTML.
+"""`hfkit compare`: gather runs, `hfkit eval` results and decoding sweeps into one comparison.
 
-Each row: task, model, method, dataset, steps, train time, samples/s, peak memory, trainable
-parameters, and for every metric baseline -> final and the change. Rows are grouped by task
-(metrics differ between tasks). A run without scores says why in its status column.
+Each run is read through its record. Runs on the same eval set (the same example ids and
+references) are paired: each with the first of them given (the reference), and every run's final
+model with its own baseline; runs on different eval sets never are (hfkit.significance). How the
+comparison is shown: hfkit.tables (terminal, markdown, CSV, JSON), hfkit.report_html, hfkit.charts.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
-import html
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hfkit import runs
+from hfkit import runs, significance, sweep
 from hfkit.errors import HfkitError
-from hfkit.record import read_record
+from hfkit.record import Evaluation, RunRecord, read_record
+from hfkit.significance import NotPaired, Predictions, read_predictions
 
-COLUMNS = ("run", "status", "task", "model", "method", "dataset", "eval_examples", "steps", "train_s", "samples_per_s",
-           "peak_rss_mb", "trainable_params")
+COLUMNS = ("run", "status", "task", "model", "method", "dataset", "eval_set", "eval_examples", "steps", "train_s",
+           "samples_per_s", "peak_rss_mb", "trainable_params")
+EVAL_PREFIX, SWEEP_PREFIX = "eval-", "sweep-"  # what `hfkit eval RUN` and `hfkit eval RUN --decode` write
 
 
 @dataclass
@@ -31,50 +30,128 @@ class RunSummary:
     path: Path
     info: dict[str, Any]  # the COLUMNS
     metrics: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (baseline, final)
+    intervals: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (baseline [low, high], final ...)
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss)
+    record: RunRecord | None = None
+    metric_args: dict[str, dict] = field(default_factory=dict)  # the recipe's eval.metric_args
+    # Paired tests, filled by `pair`: {metric key: paired_bootstrap's result + significant}
+    vs_baseline: dict[str, dict] = field(default_factory=dict)  # this run's final model against its baseline
+    vs_reference: dict[str, dict] = field(default_factory=dict)  # this run against its eval set's reference run
+    reference: str | None = None  # the run it was paired with
+    notes: list[str] = field(default_factory=list)  # why a test is missing
+
+    @property
+    def name(self) -> str:
+        return self.info["run"]
 
     @property
     def task(self) -> str:
         return self.info.get("task") or "unknown"
 
+    @property
+    def zero_shot(self) -> bool:
+        """Scored by `hfkit eval RECIPE`: the untrained model, a baseline (its scores are `baseline`)."""
+        return self.record is not None and self.record.method == "zero-shot"
+
+    @property
+    def result(self) -> Evaluation | None:
+        """The scores this run stands for: the final model's, or a zero-shot run's baseline."""
+        if self.record is None:
+            return None
+        return self.record.baseline if self.zero_shot else self.record.final
+
+    def predictions(self, stage: str) -> Predictions | None:
+        """The rows of stage 'result' or 'baseline' (a zero-shot run has no separate baseline)."""
+        evaluation = self.result if stage == "result" else (None if self.zero_shot or not self.record
+                                                            else self.record.baseline)
+        if evaluation is None or not evaluation.predictions:
+            return None
+        return read_predictions(self.path / evaluation.predictions)
+
+
+@dataclass
+class Comparison:
+    runs: list[RunSummary]
+    sweeps: list[sweep.SweepSummary] = field(default_factory=list)
+    eval_sets: dict[str, list[str]] = field(default_factory=dict)  # "E1" -> the runs scored on it, in order
+
+    def by_task(self) -> dict[str, list[RunSummary]]:
+        return by_task(self.runs)
+
+
+def collect(patterns: list[str], resamples: int = significance.RESAMPLES) -> Comparison:
+    """Everything `patterns` names, read and paired (`resamples` 0: no paired tests)."""
+    paths = find_runs(patterns)
+    comparison = Comparison([summarize(p) for p in paths if not sweep.is_sweep_dir(p)],
+                            [sweep.summarize(p) for p in paths if sweep.is_sweep_dir(p)])
+    pair(comparison, resamples)
+    return comparison
+
 
 def find_runs(patterns: list[str]) -> list[Path]:
-    """Run folders named by paths or globs; a folder of runs (runs/) stands for every run in it."""
+    """Run folders named by paths or globs; a folder of runs (runs/) stands for every run in it.
+    A run brings the `eval-*/` and `sweep-*/` folders inside it; hidden folders (a run being
+    replaced with --overwrite is staged in .NAME.new-*) are left out."""
     found: list[Path] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern)) or ([pattern] if Path(pattern).exists() else [])
         if not matches:
             raise HfkitError(f"no run folder matches {pattern!r}")
         for match in map(Path, matches):
-            if runs.is_run_dir(match):
-                found.append(match)
+            if _is_entry(match):
+                found += [match, *_nested(match)]
             elif match.is_dir():
-                found += sorted(p for p in match.iterdir() if runs.is_run_dir(p))
+                for child in sorted(p for p in match.iterdir() if _is_entry(p) and not p.name.startswith(".")):
+                    found += [child, *_nested(child)]
     if not found:
         raise HfkitError(f"no run folders (folders with {runs.RECIPE}) in: {', '.join(patterns)}")
     return list(dict.fromkeys(found))
 
 
+def _is_entry(path: Path) -> bool:
+    return runs.is_run_dir(path) or sweep.is_sweep_dir(path) or is_eval_dir(path)
+
+
+def is_eval_dir(path: Path) -> bool:
+    """RUN/eval-<UTC>/: `hfkit eval RUN`'s scores (a record, no recipe: the run's own applies)."""
+    return (path.name.startswith(EVAL_PREFIX) and (path / runs.METRICS).is_file()
+            and runs.is_run_dir(path.parent))
+
+
+def _nested(run_dir: Path) -> list[Path]:
+    if not runs.is_run_dir(run_dir):
+        return []
+    return sorted(p for p in run_dir.iterdir() if p.is_dir() and (is_eval_dir(p) or (
+        p.name.startswith(SWEEP_PREFIX) and sweep.is_sweep_dir(p))))
+
+
+def display_name(path: Path) -> str:
+    """A run's folder name; a folder inside a run is shown as RUN/eval-..."""
+    return f"{path.parent.name}/{path.name}" if is_eval_dir(path) or (
+        sweep.is_sweep_dir(path) and runs.is_run_dir(path.parent)) else path.name
+
+
 def summarize(run_dir: Path) -> RunSummary:
     """What compare shows of one run, read through its record; a run without a readable record
     still gets a row that says why it is empty."""
-    recipe = _read_yaml(run_dir / runs.RECIPE)
+    recipe = _read_yaml(run_dir / runs.RECIPE) or _read_yaml(run_dir.parent / runs.RECIPE)
     try:
         record = read_record(run_dir)
     except HfkitError as err:
         record, why = None, str(err).split(": ", 1)[-1]
-    info = {"run": run_dir.name, "task": recipe.get("task"), "model": (recipe.get("model") or {}).get("name_or_path"),
-            "method": (recipe.get("peft") or {}).get("method")}
-    summary = RunSummary(run_dir, info)
+    info = {"run": display_name(run_dir), "task": recipe.get("task"),
+            "model": (recipe.get("model") or {}).get("name_or_path"), "method": (recipe.get("peft") or {}).get("method")}
+    summary = RunSummary(run_dir, info, metric_args=(recipe.get("eval") or {}).get("metric_args") or {})
     if record is None:
         info["status"] = f"no scores: {why}"
         return summary
-    train = record.train
+    summary.record, train = record, record.train
+    method = "full" if record.method == "none" else (record.method or info["method"])
     info.update({
         "status": record.status + (f": {record.error}" if record.error else ""),
         "task": record.task or info["task"],
         "model": record.model or info["model"],
-        "method": "full" if record.method == "none" else (record.method or info["method"]),
+        "method": "zero-shot (baseline)" if method == "zero-shot" else method,
         "dataset": record.dataset,
         "eval_examples": record.eval_examples,
         "steps": train.steps if train else None,
@@ -83,13 +160,74 @@ def summarize(run_dir: Path) -> RunSummary:
         "peak_rss_mb": record.peak_memory_mb.get("rss"),
         "trainable_params": record.parameters.get("trainable"),
     })
-    baseline = record.baseline.metrics if record.baseline else {}
-    final = record.final.metrics if record.final else {}
-    for name in dict.fromkeys([*baseline, *final]):
-        summary.metrics[name] = (baseline.get(name), final.get(name))
+    baseline = record.baseline or Evaluation()
+    final = record.final or Evaluation()
+    for name in dict.fromkeys([*baseline.metrics, *final.metrics]):
+        summary.metrics[name] = (baseline.metrics.get(name), final.metrics.get(name))
+        summary.intervals[name] = (baseline.intervals.get(name), final.intervals.get(name))
     summary.losses = [(entry["step"], entry["loss"]) for entry in record.log_history
                       if "loss" in entry and "step" in entry]
     return summary
+
+
+def pair(comparison: Comparison, resamples: int) -> None:
+    """Label eval sets (E1, E2, ... in the order given) and run the paired tests.
+
+    The reference of an eval set is its first run given: every later run on it is tested against
+    that one, and each run's final model against its own baseline."""
+    groups: dict[str, list[tuple[RunSummary, Predictions]]] = {}
+    labels: dict[str, str] = {}
+    for summary in comparison.runs:
+        result = summary.predictions("result")
+        if result is None:
+            summary.info["eval_set"] = None
+            if summary.record is not None and summary.result is not None:
+                summary.notes.append("not paired: no predictions file with example ids")
+            continue
+        label = labels.setdefault(result.eval_set, f"E{len(labels) + 1}")
+        summary.info["eval_set"] = label
+        groups.setdefault(label, []).append((summary, result))
+        baseline = summary.predictions("baseline")
+        if resamples and baseline is not None:
+            summary.vs_baseline = _tested(summary, "final vs baseline", baseline, result, summary.metric_args, resamples)
+    for label, members in groups.items():
+        comparison.eval_sets[label] = [summary.name for summary, _ in members]
+        (reference, reference_rows), others = members[0], members[1:]
+        for summary, rows in others:
+            summary.reference = reference.name
+            if resamples:
+                summary.vs_reference = _tested(summary, f"vs {reference.name}", reference_rows, rows,
+                                               _shared_args(reference, summary), resamples,
+                                               _shared_names(reference, summary))
+    for entry in comparison.sweeps:
+        if resamples:
+            sweep.pair_strategies(entry, resamples)
+
+
+def _tested(summary: RunSummary, what: str, a: Predictions, b: Predictions, metric_args: dict | None,
+            resamples: int, names: list[str] | None = None) -> dict[str, dict]:
+    if metric_args is None:
+        summary.notes.append(f"{what}: not paired: the two runs use different eval.metric_args")
+        return {}
+    try:
+        return significance.paired_test(a, b, names if names is not None else summary.record.metric_names,
+                                        metric_args, resamples)
+    except NotPaired as why:
+        summary.notes.append(f"{what}: not paired: {why}")
+        return {}
+
+
+def _shared_names(a: RunSummary, b: RunSummary) -> list[str]:
+    theirs = set(a.record.metric_names if a.record else [])
+    return [name for name in (b.record.metric_names if b.record else []) if name in theirs]
+
+
+def _shared_args(a: RunSummary, b: RunSummary) -> dict | None:
+    """The metric options both runs were scored with; None when they differ (their scores do not compare)."""
+    names = _shared_names(a, b)
+    if any((a.metric_args or {}).get(n) != (b.metric_args or {}).get(n) for n in names):
+        return None
+    return b.metric_args
 
 
 def by_task(summaries: list[RunSummary]) -> dict[str, list[RunSummary]]:
@@ -103,128 +241,24 @@ def metric_names(summaries: list[RunSummary]) -> list[str]:
     return list(dict.fromkeys(name for s in summaries for name in s.metrics))
 
 
-def flat_rows(summaries: list[RunSummary]) -> list[dict[str, Any]]:
-    """One dict per run: the columns, then <metric>_baseline/_final/_delta for every metric seen."""
-    names = metric_names(summaries)
-    rows = []
-    for summary in summaries:
-        row = dict(summary.info)
-        for name in names:
-            before, after = summary.metrics.get(name, (None, None))
-            row[f"{name}_baseline"], row[f"{name}_final"], row[f"{name}_delta"] = before, after, _delta(before, after)
-        rows.append(row)
-    return rows
-
-
-def to_csv(summaries: list[RunSummary]) -> str:
-    rows = flat_rows(summaries)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-    return out.getvalue()
-
-
-def to_json(summaries: list[RunSummary]) -> str:
-    return json.dumps([{**s.info, "metrics": {name: {"baseline": b, "final": f, "delta": _delta(b, f)}
-                                              for name, (b, f) in s.metrics.items()}} for s in summaries], indent=2)
-
-
-def task_table(group: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of one task's table; a metric cell reads `baseline → final (change)`."""
-    names = metric_names(group)
-    header = [*COLUMNS, *names]
-    cells = [[_cell(s.info.get(column)) for column in COLUMNS] + [_metric_cell(*s.metrics.get(n, (None, None)))
-                                                                  for n in names] for s in group]
-    return header, cells
-
-
-def to_markdown(summaries: list[RunSummary]) -> str:
-    parts = []
-    for task, group in by_task(summaries).items():
-        header, cells = task_table(group)
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in cells]
-        parts.append(f"### {task}\n\n" + "\n".join(lines))
-    return "\n\n".join(parts) + "\n"
-
-
-def to_html(summaries: list[RunSummary], images: dict[str, str] | None = None) -> str:
-    """A self-contained page: one table per task and the charts inlined (viewable offline)."""
-    sections = []
-    for task, group in by_task(summaries).items():
-        header, cells = task_table(group)
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
-        sections.append(f"<h2>{html.escape(task)}</h2>\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-    for title, data in (images or {}).items():
-        sections.append(f'<h2>{html.escape(title)}</h2>\n<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}")
-    return ("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>hfkit compare</title>"
-            f"<style>{style}</style></head><body>\n<h1>hfkit compare: {len(summaries)} runs</h1>\n"
-            + "\n".join(sections) + "\n</body></html>\n")
-
-
-def rich_tables(summaries: list[RunSummary]) -> list:
-    from rich.table import Table
-
-    tables = []
-    for task, group in by_task(summaries).items():
-        header, cells = task_table(group)
-        table = Table(title=f"{task}: baseline → final (change)")
-        for name in header:
-            table.add_column(name, justify="left" if name in ("run", "task", "model", "method", "dataset") else "right",
-                             no_wrap=True)
-        for row in cells:
-            table.add_row(*row)
-        tables.append(table)
-    return tables
-
-
-def write_report(summaries: list[RunSummary], out_dir: Path) -> list[Path]:
-    """compare.csv, compare.md, compare.json, PNG charts and report.html into `out_dir`."""
-    import base64
-
-    from hfkit.charts import loss_chart, metric_charts
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_text(out_dir / "compare.csv", to_csv(summaries))
-    runs.write_text(out_dir / "compare.md", to_markdown(summaries))
-    runs.write_text(out_dir / "compare.json", to_json(summaries) + "\n")
-    charts = metric_charts(by_task(summaries), out_dir)
-    losses = loss_chart(summaries, out_dir / "loss_curves.png")
-    charts += [losses] if losses else []
-    images = {chart.stem.replace("_", " "): base64.b64encode(chart.read_bytes()).decode() for chart in charts}
-    runs.write_text(out_dir / "report.html", to_html(summaries, images))
-    return [out_dir / name for name in ("compare.csv", "compare.md", "compare.json")] + charts + [out_dir / "report.html"]
-
-
-def _delta(before, after):
+def delta(before, after):
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (before, after))
     return after - before if numbers else None
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1000 else f"{value:.4f}".rstrip("0").rstrip(".")
-    return f"{value:,}" if isinstance(value, int) else str(value)
+def relative_change(key: str, before, after) -> float | None:
+    """(final - baseline) / |baseline| in %, signed so that positive is better (loss, TER: a fall);
+    None without both numbers, +-inf from a baseline of 0."""
+    from hfkit.metrics import lower_is_better
 
-
-def _metric_cell(before, after) -> str:
-    if before is None and after is None:
-        return ""
-    if before is None or after is None:
-        return _number(after if before is None else before)
-    change = _delta(before, after)
-    return f"{_number(before)} → {_number(after)} ({change:+.4g})" if change is not None else f"{before} → {after}"
-
-
-def _number(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    change = delta(before, after)
+    if change is None:
+        return None
+    if lower_is_better(key):
+        change = -change
+    if before == 0:
+        return 0.0 if change == 0 else float("inf") if change > 0 else float("-inf")
+    return 100.0 * change / abs(before)
 
 
 def _read_yaml(path: Path) -> dict:

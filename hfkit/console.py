@@ -94,3 +94,21 @@ def _fmt(value, interval=None) -> str:
         return str(value)
     text = f"{value:.4f}"
     return f"{text} [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else text
+
+
+def number(value) -> str:
+    """A table's number: 4 significant digits, thousands with separators, '' for none."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not _is_number(value):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def interval(bounds) -> str:
+    """[low, high] as text ('' without an interval)."""
+    return f"[{number(bounds[0])}, {number(bounds[1])}]" if bounds else ""

@@ -131,6 +131,46 @@ class GenerationSection(Section):
     top_p: float | None = Field(None, gt=0, le=1)
     temperature: float | None = Field(None, gt=0)
     repetition_penalty: float | None = Field(None, gt=0)
+    # `hfkit eval` scores each of these decoding strategies (as its --decode flags), e.g.
+    # [greedy, beam=4, "top_k=50,temperature=0.7", top_p=0.9]; `hfkit train` uses the settings above
+    sweep: list[str] | None = None
+
+    @field_validator("sweep")
+    @classmethod
+    def _strategies(cls, value: list[str] | None) -> list[str] | None:
+        for spec in value or []:
+            decoding_strategy(GenerationSection(), spec)
+        return value
+
+
+SAMPLING_KEYS = ("top_k", "top_p", "temperature")
+STRATEGY_KEYS = ("num_beams", "do_sample", *SAMPLING_KEYS, "repetition_penalty")
+
+
+def decoding_strategy(base: GenerationSection, spec: str) -> GenerationSection:
+    """`base` decoding with one strategy applied: `greedy`, `beam=N`, or comma-separated keys
+    (top_k, top_p, temperature, num_beams, do_sample, repetition_penalty). Each strategy starts
+    from greedy; top_k, top_p or temperature imply sampling (do_sample) unless do_sample is given.
+    max_new_tokens stays the recipe's: it also sets how much of a long prompt is kept."""
+    settings: dict[str, Any] = {"num_beams": 1, "do_sample": False, **dict.fromkeys(SAMPLING_KEYS)}
+    given = set()
+    for item in filter(None, (part.strip() for part in str(spec).split(","))):
+        key, _, raw = item.partition("=")
+        key = {"beam": "num_beams", "beams": "num_beams"}.get(key.strip(), key.strip())
+        if key == "greedy" and not raw:
+            continue
+        if key not in STRATEGY_KEYS or not raw:
+            raise ValueError(f"decoding strategy {spec!r}: cannot read {item!r}; use greedy, beam=N, top_k=K, "
+                             f"top_p=P, temperature=T (comma-separated), or {', '.join(STRATEGY_KEYS)}")
+        settings[key] = yaml.safe_load(raw)
+        given.add(key)
+    if "do_sample" not in given and any(settings[k] is not None for k in SAMPLING_KEYS):
+        settings["do_sample"] = True
+    try:
+        return GenerationSection(**{**base.model_dump(), **settings, "sweep": None})
+    except ValueError as err:
+        problem = err.errors()[0] if hasattr(err, "errors") else {"loc": ("?",), "msg": str(err)}
+        raise ValueError(f"decoding strategy {spec!r}: {problem['loc'][0]}: {problem['msg']}") from None
 
 
 class EvalSection(Section):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,8 @@ class Scorer:
                 recipe.eval.bootstrap if resamples is None else resamples)
             for i, line in enumerate(rows):
                 line["scores"] = {key: _finite(values[i]) for key, values in per_example.items()}
+                if isinstance(predictions[i], dict):  # SQuAD's {id, prediction_text, no_answer_probability}:
+                    line["metric_prediction"] = predictions[i]  # what a paired test rescoring the row needs
         # Every process decides the same (best checkpoint, early stopping): they all get the main one's.
         evaluation.metrics, evaluation.details, evaluation.intervals = distributed.broadcast(
             (evaluation.metrics, evaluation.details, evaluation.intervals))
@@ -159,6 +162,7 @@ class Scorer:
         """Each process generates every n-th prompt; the answers are gathered back into input order."""
         examples = self.data.examples
         mine = distributed.shard(examples.prompts)
+        started = time.perf_counter()
         with _stream(stream_to) as sink, progress(len(examples.prompts), "Generating") as advance:
             def on_batch(local: list[int], answers: list[str]) -> None:
                 for i, answer in zip(local, answers):
@@ -168,6 +172,7 @@ class Scorer:
             answers = generate(model, self.tokenizer, [examples.prompts[i] for i in mine],
                                self.task.recipe.generation, self.batch_size, self.seed, on_batch=on_batch,
                                synced=self.sharded, token_ids=self.task.generation_settings(self.tokenizer))
+        self.generation_seconds = time.perf_counter() - started  # a decoding sweep reports examples/s
         ordered: list[str] = [""] * len(examples.prompts)
         for index, answer in distributed.gather(list(zip(mine, answers))):
             ordered[index] = answer  # each index comes from exactly one process

@@ -22,8 +22,8 @@ LAYERS = [
     {"tasks"},
     {"recipe", "scoring"},
     {"job", "trainer"},
-    {"training", "evaluation", "validate", "merge", "cards"},
-    {"hub", "compare", "charts", "api", "cli", "__init__", "__main__"},
+    {"training", "evaluation", "validate", "merge", "cards", "significance", "sweep"},
+    {"hub", "compare", "charts", "tables", "report_html", "api", "cli", "__init__", "__main__"},
 ]
 
 

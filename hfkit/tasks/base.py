@@ -140,3 +140,10 @@ class Task:
     def card_usage_note(self, tokenizer) -> str:
         """How to prompt the trained model (the exact format it was trained on), for the model card."""
         return ""
+
+    def card_prompt(self, tokenizer) -> tuple[str, str] | None:
+        """(wrapping, template) of the prompt the model was trained on, for the model card's usage code:
+        wrapping is "chat" (the template's text as the user turn of the chat template), "messages"
+        (a conversation through the chat template), "plain" (the text as it is) or "encoder" (the
+        encoder's input); the template has {placeholders} for the example's fields. None: no prompt."""
+        return None

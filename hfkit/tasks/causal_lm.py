@@ -63,6 +63,11 @@ class GenerationTask(Task):
     def collator(self, tokenizer, model=None):
         return decoder.collator(tokenizer, model)
 
+    def card_prompt(self, tokenizer) -> tuple[str, str]:
+        if self.fmt == "messages":
+            return "messages", ""
+        return ("chat" if self.templated else "plain"), "{text}" if self.fmt == "text" else "{prompt}"
+
     def card_usage_note(self, tokenizer) -> str:
         if self.fmt == "text":
             return "Trained on plain text: give it text to continue."

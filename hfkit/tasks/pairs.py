@@ -102,9 +102,18 @@ class PairTask(Task):
         """The token bert2bert's decoder starts from ([CLS]): labels must not repeat it."""
         return tokenizer.bos_token_id if self.recipe.model.encoder_decoder else None
 
-    def card_usage_note(self, tokenizer) -> str:
+    def card_prompt(self, tokenizer) -> tuple[str, str]:
         style = self.style(tokenizer)
         template = self.template(style)
+        for key, value in getattr(self, "template_values", dict)().items():  # e.g. the language names
+            template = template.replace("{" + key + "}", value)
+        if style == "seq2seq":
+            return "encoder", self.recipe.data.source_prefix.replace("{", "{{").replace("}", "}}") + template
+        return style, template
+
+    def card_usage_note(self, tokenizer) -> str:
+        style = self.style(tokenizer)
+        template = self.card_prompt(tokenizer)[1] if style != "seq2seq" else self.template(style)
         if style == "seq2seq":
             prefix = self.recipe.data.source_prefix
             return f"Encoder input: `{prefix!r}` + `{template!r}`." if prefix else f"Encoder input: `{template!r}`."

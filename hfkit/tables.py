@@ -1,0 +1,240 @@
+"""`hfkit compare` as text: the terminal table, markdown, CSV and JSON.
+
+A metric cell reads `baseline -> final [low, high] (change mark)`: [low, high] is the final score's
+95% bootstrap interval, the mark the paired test of final against baseline (* p < 0.05, ns not
+significant). The terminal table fits the terminal (80-120 columns): metric cells wrap, and the
+least useful columns are dropped first (`--wide` keeps them all).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from hfkit import compare, sweep
+from hfkit.compare import COLUMNS, Comparison, RunSummary
+from hfkit.console import interval, number
+from hfkit.metrics import lower_is_better
+from hfkit.significance import ALPHA, mark, verdict
+
+LABELS = {"run": "run", "status": "status", "task": "task", "model": "model", "method": "method",
+          "dataset": "dataset", "eval_set": "eval set", "eval_examples": "eval examples", "steps": "steps",
+          "train_s": "train time (s)", "samples_per_s": "train samples/s", "peak_rss_mb": "peak RSS (MB)",
+          "trainable_params": "trainable params"}
+LEADING = ("run", "status", "method", "eval_set", "eval_examples")  # a task's table: these, the metrics, then
+DETAILS = ("model", "dataset", "steps", "train_s", "samples_per_s", "peak_rss_mb", "trainable_params")  # these
+# The terminal drops these first when the table is too wide for it (the task is in the title).
+DROP_ORDER = ("trainable_params", "samples_per_s", "peak_rss_mb", "steps", "dataset", "model", "train_s",
+              "eval_set", "eval_examples", "method")
+LEGEND = (f"[low, high]: 95% bootstrap interval of the score; change: final - baseline, * significant (paired "
+          f"bootstrap, p < {ALPHA}), ns not significant; 'lower is better' for loss, perplexity and TER")
+
+
+def metric_label(name: str) -> str:
+    return f"{name} (lower is better)" if lower_is_better(name) else name
+
+
+def score_text(summary: RunSummary, name: str, separator: str = " ") -> str:
+    """`baseline -> final [low, high] (change mark)`; a zero-shot run shows its score as the baseline."""
+    before, after = summary.metrics.get(name, (None, None))
+    bounds_before, bounds_after = summary.intervals.get(name, (None, None))
+    if after is None and before is None:
+        return ""
+    if after is None or summary.zero_shot:
+        return " ".join(p for p in (number(before), interval(bounds_before), "(baseline)") if p)
+    shown = f"{number(before)} → {number(after)}" if before is not None else number(after)
+    parts = [shown, interval(bounds_after)]
+    change = compare.delta(before, after)
+    if change is not None:
+        test = summary.vs_baseline.get(name)
+        parts.append(f"({change:+.4g}{' ' + mark(test) if test else ''})")
+    return separator.join(p for p in parts if p)
+
+
+def task_table(group: list[RunSummary], separator: str = " ") -> tuple[list[str], list, list[list[str]]]:
+    """Header (readable labels), column keys (None for a metric) and cells of one task's table: who
+    and what first, then the metrics, then the training details."""
+    names = compare.metric_names(group)
+    keys = [*LEADING, *([None] * len(names)), *DETAILS]
+    header = [LABELS[c] for c in LEADING] + [metric_label(n) for n in names] + [LABELS[c] for c in DETAILS]
+    cells = [[number(s.info.get(c)) for c in LEADING] + [score_text(s, n, separator) for n in names]
+             + [number(s.info.get(c)) for c in DETAILS] for s in group]
+    return header, keys, cells
+
+
+def pair_rows(comparison: Comparison) -> list[list[str]]:
+    """One row per run and metric of every paired test across runs: eval set, run, reference, metric,
+    reference's score, run's score, change with its interval, p-value, verdict."""
+    rows = []
+    for summary in comparison.runs:
+        for key, test in summary.vs_reference.items():
+            rows.append([summary.info.get("eval_set") or "", summary.name, summary.reference or "", metric_label(key),
+                         number(test["a"]), number(test["b"]), f"{test['delta']:+.4g} {interval((test['low'], test['high']))}",
+                         f"{test['p_value']:.3g}", verdict(key, test)])
+    return rows
+
+
+PAIR_HEADER = ["eval set", "run", "paired with", "metric", "reference", "run's score", "change [95% CI]", "p",
+               "verdict"]
+
+
+def pairing_notes(comparison: Comparison) -> list[str]:
+    """How runs were paired, and where they were not (different eval sets, no predictions)."""
+    notes = []
+    for label, members in comparison.eval_sets.items():
+        if len(members) > 1:
+            notes.append(f"eval set {label}: {len(members)} runs; each is paired with {members[0]} (the first given)")
+    alone = [f"{members[0]} ({label})" for label, members in comparison.eval_sets.items() if len(members) == 1]
+    if len(alone) > 1 or (alone and len(comparison.eval_sets) > 1):
+        notes.append("runs on different eval sets are never paired: " + ", ".join(alone))
+    notes += [f"{s.name}: {note}" for s in comparison.runs for note in s.notes]
+    notes += [f"{s.name}: {note}" for s in comparison.sweeps for note in s.notes]
+    return notes
+
+
+def to_markdown(comparison: Comparison) -> str:
+    parts = []
+    for task, group in comparison.by_task().items():
+        header, _, cells = task_table(group)
+        parts.append(f"### {task}\n\n" + _markdown_table(header, cells))
+    rows = pair_rows(comparison)
+    if rows:
+        parts.append("### Paired significance (runs on one eval set)\n\n" + _markdown_table(PAIR_HEADER, rows))
+    for entry in comparison.sweeps:
+        parts.append(f"### Decoding sweep: {entry.name}\n\n" + sweep.markdown(entry.data, entry.vs_first))
+    notes = pairing_notes(comparison)
+    return "\n\n".join(parts) + "\n\n" + "\n".join(f"- {line}" for line in [LEGEND, *notes]) + "\n"
+
+
+def _markdown_table(header: list[str], cells: list[list[str]]) -> str:
+    escape = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(map(escape, header)) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(escape, row)) + " |" for row in cells])
+
+
+def flat_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """One dict per run: the columns, then per metric baseline/final/delta, the final interval and
+    the paired tests (vs baseline, vs the eval set's reference run)."""
+    names = compare.metric_names(comparison.runs)
+    rows = []
+    for summary in comparison.runs:
+        row = {**{c: summary.info.get(c) for c in COLUMNS}, "reference": summary.reference}
+        for name in names:
+            before, after = summary.metrics.get(name, (None, None))
+            bounds = summary.intervals.get(name, (None, None))[1] or (None, None)
+            row.update({f"{name}_baseline": before, f"{name}_final": after, f"{name}_delta": compare.delta(before, after),
+                        f"{name}_final_low": bounds[0], f"{name}_final_high": bounds[1]})
+            for prefix, tests in (("vs_baseline", summary.vs_baseline), ("vs_reference", summary.vs_reference)):
+                test = tests.get(name) or {}
+                row[f"{name}_{prefix}_p_value"] = test.get("p_value")
+                row[f"{name}_{prefix}_significant"] = test.get("significant")
+        rows.append(row)
+    return rows
+
+
+def to_csv(comparison: Comparison) -> str:
+    rows = flat_rows(comparison)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else list(COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return out.getvalue()
+
+
+def to_json(comparison: Comparison) -> str:
+    runs = []
+    for s in comparison.runs:
+        metrics = {}
+        for name, (before, after) in s.metrics.items():
+            bounds_before, bounds_after = s.intervals.get(name, (None, None))
+            metrics[name] = {"baseline": before, "final": after, "delta": compare.delta(before, after),
+                             "baseline_interval": bounds_before, "final_interval": bounds_after,
+                             "lower_is_better": lower_is_better(name), "vs_baseline": s.vs_baseline.get(name),
+                             "vs_reference": s.vs_reference.get(name)}
+        runs.append({**s.info, "path": str(s.path), "zero_shot": s.zero_shot, "reference": s.reference,
+                     "metrics": metrics, "notes": s.notes})
+    sweeps = [{"name": e.name, "path": str(e.path), **e.data, "vs_first": e.vs_first, "notes": e.notes}
+              for e in comparison.sweeps]
+    return json.dumps(_finite({"runs": runs, "sweeps": sweeps, "eval_sets": comparison.eval_sets, "alpha": ALPHA}),
+                      indent=2, default=str, allow_nan=False)
+
+
+def _finite(value):
+    """NaN and infinity as null: JSON has neither (a squad_v2 subset missing from a resample gives NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def rich_tables(comparison: Comparison, width: int, wide: bool = False) -> list:
+    """The terminal view: one table per task fitted to `width` columns, the paired tests per eval
+    set, the sweeps, then the legend and the pairing notes."""
+    from rich.text import Text
+
+    shown: list = []
+    for task, group in comparison.by_task().items():
+        header, keys, cells = task_table(group, separator="\n")  # a metric (key None) is never dropped
+        if not wide:  # the status goes under the run's name (a column of "complete" costs a lot of width)
+            for summary, row in zip(group, cells):
+                status = row.pop(1)
+                row[0] += "" if status in ("complete", "evaluated") else f"\n{status}"
+            header, keys = [h for i, h in enumerate(header) if i != 1], [k for i, k in enumerate(keys) if i != 1]
+        shown.append(_fitted(f"{task}: baseline → final [95% interval] (change)", header, cells, keys, width, wide))
+    rows = pair_rows(comparison)
+    for (label, reference) in dict.fromkeys((row[0], row[2]) for row in rows):
+        group = [[row[1], *row[3:]] for row in rows if (row[0], row[2]) == (label, reference)]
+        header = ["run", "metric", "reference's score", "run's score", "change [95% CI]", "p", "verdict"]
+        shown.append(_fitted(f"eval set {label}: paired with {reference} (the first given)", header,
+                             [[r[0], r[1], r[2], r[3], r[4].replace(" [", "\n["), r[5], r[6]] for r in group],
+                             ["run", "metric", "reference_score", "run_score", None, None, "verdict"], width, wide,
+                             drop=("reference_score", "run_score")))
+    for entry in comparison.sweeps:
+        header, matrix_rows = sweep.matrix(entry.data, entry.vs_first,
+                                           lambda *cell: sweep.plain_cell(*cell, separator="\n"))
+        shown.append(_fitted(f"decoding sweep: {entry.name}", header, [[label, *cells] for label, cells in matrix_rows],
+                             ["metric", *([None] * (len(header) - 1))], width, wide))
+    shown += [Text(line) for line in (LEGEND, *pairing_notes(comparison))]
+    return shown
+
+
+TEXT_KEYS = {"run": 24, "status": 14, "model": 20, "method": 10, "dataset": 16, "task": 12, "metric": 22,
+             "verdict": 7}  # text columns and the width they wrap at
+
+
+def _fitted(title: str, header: list[str], rows: list[list[str]], keys: list, width: int, wide: bool,
+            drop: tuple[str, ...] = DROP_ORDER):
+    """A rich table whose columns get the width their cells need (text columns wrap at TEXT_KEYS'
+    widths); columns in DROP_ORDER are left out, least useful first, until it fits `width`."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def needed(i: int) -> int:
+        longest = max([len(line) for row in rows for line in str(row[i]).split("\n")] + [0])
+        head = max(len(word) for word in header[i].split() or [""])
+        return max(head, min(longest, TEXT_KEYS.get(keys[i], longest)))
+
+    kept = list(range(len(header)))
+    droppable = [keys.index(key) for key in drop if key in keys]
+    total = lambda: sum(needed(i) for i in kept) + 3 * len(kept) + 1  # noqa: E731 - cells, padding, borders
+    while not wide and droppable and total() > width:
+        kept.remove(droppable.pop(0))
+    fits = wide or total() <= width  # else rich narrows the columns itself (folding numbers, never cropping)
+    table = Table(title=Text(title))
+    for i in kept:
+        text = keys[i] in TEXT_KEYS
+        table.add_column(Text(header[i]), justify="left" if text else "right", overflow="fold",
+                         width=needed(i) if fits and not wide else None,  # fixed: rich's own squeeze
+                         max_width=TEXT_KEYS.get(keys[i]) if text and not wide else None)  # narrows the wrong columns
+    for row in rows:
+        table.add_row(*(Text(str(row[i])) for i in kept))  # Text: a '[...]' in a cell is text, not rich markup
+    hidden = [header[i] for i in range(len(header)) if i not in kept]
+    if hidden:
+        table.caption = Text(f"not shown: {', '.join(hidden)} (--wide shows every column)")
+    return table

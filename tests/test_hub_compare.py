@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from hub_server import FakeHub
-from support import record_of, tiny_recipe
+from support import fake_run, record_of, tiny_recipe
 
 from hfkit.cli import main
 
@@ -96,52 +96,41 @@ def test_a_failed_push_after_training_keeps_the_run_and_says_how_to_retry(tiny_l
     assert TOKEN not in result.stdout + result.stderr
 
 
-def fake_run(root: Path, name: str, task: str, final: dict | None, baseline: dict | None = None, losses=()) -> Path:
-    """A run folder written through the run record, as hfkit train writes it."""
-    from hfkit.record import Evaluation, RunRecord, TrainStats
-
-    run = root / name
-    run.mkdir(parents=True)
-    (run / "recipe.yaml").write_text(f"task: {task}\nmodel: {{name_or_path: m}}\npeft: {{method: lora}}\n")
-    if final is not None:
-        RunRecord(status="complete", task=task, model="m", dataset="d.jsonl", method="lora", eval_examples=60,
-                  baseline=Evaluation(metrics=baseline) if baseline else None, final=Evaluation(metrics=final),
-                  train=TrainStats(steps=10, runtime_s=12.5, samples_per_second=3.2), peak_memory_mb={"rss": 1500.0},
-                  parameters={"trainable": 1000, "total": 9000},
-                  log_history=[{"step": s, "loss": v} for s, v in losses]).write(run)
-    return run
-
-
 def test_compare_tables_charts_and_report(tmp_path, capsys):
     root = tmp_path / "runs"
     fake_run(root, "a-gen", "generation", {"exact_match": 0.75}, {"exact_match": 0.25}, losses=[(1, 2.0), (2, 1.0)])
     fake_run(root, "b-tr", "translation", {"sacrebleu": 30.0, "chrf": 50.0}, {"sacrebleu": 10.0, "chrf": 40.0})
     fake_run(root, "c-broken", "generation", None)  # a run without metrics.json
     assert main(["compare", str(root), "--format", "markdown", "--output", str(tmp_path / "report")]) == 0
-    markdown = capsys.readouterr().out
+    out = capsys.readouterr()
+    markdown = out.out
     assert "### generation" in markdown and "### translation" in markdown
-    assert ("| a-gen | complete | generation | m | lora | d.jsonl | 60 | 10 | 12.5 | 3.2 | 1500 | 1,000 | "
-            "0.25 → 0.75 (+0.5) |" in markdown)
-    assert ("| c-broken | no scores: no metrics.json (the run never got to scoring) | generation | m | lora "
-            "|  |  |  |  |  |  |  |  |") in markdown
-    assert ("| b-tr | complete | translation | m | lora | d.jsonl | 60 | 10 | 12.5 | 3.2 | 1500 | 1,000 | 10 → 30 (+20) "
-            "| 40 → 50 (+10) |") in markdown
+    assert ("| run | status | method | eval set | eval examples | exact_match | model | dataset | steps | train time (s) "
+            "| train samples/s | peak RSS (MB) | trainable params |") in markdown
+    assert "| a-gen | complete | lora |  | 60 | 0.25 → 0.75 (+0.5) | m | d.jsonl | 10 | 12.5 | 3.2 | 1,500 | 1,000 |" in markdown
+    assert ("| c-broken | no scores: no metrics.json (the run never got to scoring) | lora |  |  |  | m |  |  |  |  "
+            "|  |  |") in markdown
+    assert "| b-tr | complete | lora |  | 60 | 10 → 30 (+20) | 40 → 50 (+10) | m | d.jsonl |" in markdown
+    assert "a-gen: not paired: no predictions file with example ids" in markdown  # said, not left blank
+    assert "wrote " not in out.out and f"wrote {tmp_path / 'report' / 'report.html'}" in out.err
 
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report" / "compare.csv").read_text())))
     assert [r["run"] for r in rows] == ["a-gen", "b-tr", "c-broken"]
     assert rows[0]["exact_match_delta"] == "0.5" and rows[2]["exact_match_final"] == "" and rows[1]["chrf_final"] == "50.0"
     data = json.loads((tmp_path / "report" / "compare.json").read_text())
-    assert data[1]["metrics"]["sacrebleu"] == {"baseline": 10.0, "final": 30.0, "delta": 20.0}
+    sacrebleu = data["runs"][1]["metrics"]["sacrebleu"]
+    assert {k: sacrebleu[k] for k in ("baseline", "final", "delta")} == {"baseline": 10.0, "final": 30.0, "delta": 20.0}
 
     from PIL import Image
 
-    for name in ("metrics_generation.png", "metrics_translation.png", "loss_curves.png"):
+    for name in ("metrics_generation.png", "metrics_translation.png", "loss_curves.png", "overview.png",
+                 "curves_a-gen.png"):
         with Image.open(tmp_path / "report" / name) as image:
             image.verify()
             assert image.format == "PNG"
     page = (tmp_path / "report" / "report.html").read_text()
-    assert all(f"<td>{run}</td>" in page for run in ("a-gen", "b-tr", "c-broken"))
-    assert page.count("data:image/png;base64,") == 3
+    assert all(f'<tr data-run="{run}">' in page for run in ("a-gen", "b-tr", "c-broken"))
+    assert page.count("data:image/png;base64,") == 5
 
 
 def test_compare_refuses_what_is_not_a_run(tmp_path, capsys):

@@ -244,4 +244,6 @@ def public_recipe_yaml(recipe: Recipe, only_changes: bool = False) -> str:
     name = data["model"].get("name_or_path")
     if name and Path(name).is_absolute():
         data["model"]["name_or_path"] = Path(name).name
+    if data.get("output", {}).get("dir") and Path(data["output"]["dir"]).is_absolute():
+        data["output"]["dir"] = Path(data["output"]["dir"]).name
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

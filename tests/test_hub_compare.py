@@ -4,13 +4,14 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from hub_server import FakeHub
-from support import fake_run, record_of, tiny_recipe
+from support import fake_run, jsonl, record_of, tiny_recipe
 
 from hfkit.cli import main
 
@@ -44,6 +45,82 @@ def test_the_card_loads_back_and_its_model_index_is_the_final_metrics(trained_ru
     assert "(6 examples)" in card.text and "max_new_tokens=6" in card.text  # eval size, decoding settings
     assert "Prompt format:" in card.text and "No license is set" not in card.text
     assert "](#)" not in card.text and "github.com/hfkit" not in card.text  # no placeholder links
+    # usage code that runs: the prompt as trained (here plain text, a real eval input), decoding, the answer
+    first = jsonl(trained_run / "predictions.jsonl")[0]["input"]
+    assert f"prompt = {first!r}\ninputs = tokenizer(prompt, return_tensors=\"pt\")" in card.text
+    assert "output = model.generate(**inputs, max_new_tokens=6, num_beams=1, do_sample=False)" in card.text
+    assert 'tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)' in card.text
+    assert "| eval_loss (lower is better) |" in card.text and "| exact_match | 0." in card.text
+    assert str(trained_run.parent.parent) not in card.text  # no local paths: the base is named by its folder
+
+
+def test_the_card_shows_the_chat_prompt_the_adapter_was_trained_on_and_a_missing_license(trained_run, tmp_path):
+    import yaml
+
+    from hfkit.cards import render_card
+
+    run = tmp_path / trained_run.name
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("sweep-*", "eval-*"))
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    recipe["data"]["chat_template"] = True
+    recipe["hub"]["license"] = None
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    text = str(render_card(run, repo_id="me/tiny-chat"))
+    first = jsonl(run / "predictions.jsonl")[0]["input"]
+    assert (f"prompt = {first!r}\nmessages = [{{\"role\": \"user\", \"content\": prompt}}]" in text
+            and "tokenizer.apply_chat_template(messages, add_generation_prompt=True" in text)
+    # the exact text the model reads: the chat template's rendering (tests/support.py's template)
+    assert f"```text\n<|user|>{first}</s><|assistant|>\n```" in text
+    assert "> **No license is set** for these weights" in text  # visible, not only a missing metadata key
+
+
+def test_a_decoding_sweep_writes_one_folder_and_compare_reads_it(trained_run, tmp_path, capsys):
+    decode = ["--decode", "greedy", "--decode", "beam=4", "--decode", "top_k=50"]
+    assert main(["eval", str(trained_run), *decode]) == 0
+    (folder,) = trained_run.glob("sweep-*")
+    data = json.loads((folder / "sweep.json").read_text())
+    assert data["status"] == "complete" and [s["name"] for s in data["strategies"]] == ["greedy", "beam=4", "top_k=50"]
+    assert sorted(p.name for p in folder.glob("predictions-*")) == [
+        "predictions-beam4.jsonl", "predictions-greedy.jsonl", "predictions-top_k50.jsonl"]
+    greedy, beam, top_k = data["strategies"]
+    final = record_of(trained_run).final
+    assert data["loss"]["eval_loss"] == pytest.approx(final.metrics["eval_loss"], abs=1e-9)  # once, not per strategy
+    assert all(set(s["metrics"]) == {"exact_match"} and "exact_match" in s["intervals"] and s["examples"] == 6
+               and s["examples_per_s"] > 0 for s in data["strategies"])
+    # greedy is the run's own decoding: the very predictions of its final scoring
+    assert ([r["prediction"] for r in jsonl(folder / "predictions-greedy.jsonl")]
+            == [r["prediction"] for r in jsonl(trained_run / "predictions.jsonl")])
+    assert beam["settings"]["num_beams"] == 4 and not beam["sampled"] and beam["seed"] is None
+    assert top_k["sampled"] and top_k["seed"] == 42 and top_k["settings"]["top_k"] == 50
+    assert main(["eval", str(trained_run), "--decode", "top_k=50"]) == 0  # seeded: the same samples again
+    (again,) = set(trained_run.glob("sweep-*")) - {folder}
+    assert jsonl(again / "predictions-top_k50.jsonl") == jsonl(folder / "predictions-top_k50.jsonl")
+    shutil.rmtree(again)
+
+    capsys.readouterr()
+    assert main(["compare", str(trained_run), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert f"### Decoding sweep: {trained_run.name}/{folder.name}" in text
+    assert "| metric | greedy | beam=4 | top_k=50 |" in text and "| generation speed (examples/s) |" in text
+    assert "sampled (seed 42): top_k 50" in text and "| eval_loss (lower is better, computed once) |" in text
+    shutil.rmtree(folder)  # the push tests upload this run
+
+
+def test_a_recipe_sweep_and_bad_strategies(trained_run, capsys):
+    recipe = trained_run.parent.parent / "tiny.yaml"
+    assert main(["eval", str(recipe), "generation.sweep=[greedy, beam=2]"]) == 0
+    (folder,) = (trained_run.parent).glob("generation-tiny-sweep-*")
+    data = json.loads((folder / "sweep.json").read_text())
+    assert data["method"] == "zero-shot" and [s["name"] for s in data["strategies"]] == ["greedy", "beam=2"]
+    assert (folder / "recipe.yaml").is_file() and (folder / "predictions-beam2.jsonl").is_file()
+    shutil.rmtree(folder)
+    capsys.readouterr()
+    assert main(["eval", str(trained_run), "--decode", "beam=0"]) == 2
+    assert "hfkit: error: --decode: decoding strategy 'beam=0': num_beams: Input should be greater than 0" in (
+        capsys.readouterr().err)
+    assert main(["eval", str(trained_run), "--decode", "greedy", "--decode", "max_new_tokens=3"]) == 2
+    assert "cannot read 'max_new_tokens=3'" in capsys.readouterr().err
+    assert not list(trained_run.glob("sweep-*"))  # refused before any folder is made
 
 
 def test_dry_run_writes_exactly_the_upload_folder(trained_run, tmp_path):

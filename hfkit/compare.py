@@ -134,7 +134,7 @@ def display_name(path: Path) -> str:
 def summarize(run_dir: Path) -> RunSummary:
     """What compare shows of one run, read through its record; a run without a readable record
     still gets a row that says why it is empty."""
-    recipe = _read_yaml(run_dir / runs.RECIPE) or _read_yaml(run_dir.parent / runs.RECIPE)
+    recipe = _read_yaml((run_dir.parent if is_eval_dir(run_dir) else run_dir) / runs.RECIPE)  # eval-*: the run's
     try:
         record = read_record(run_dir)
     except HfkitError as err:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from hfkit import runs, significance
 from hfkit.console import interval, number
-from hfkit.errors import HfkitError
+from hfkit.errors import HfkitError, first_line
 from hfkit.metrics import lower_is_better
 from hfkit.schema import GenerationSection, decoding_strategy
 
@@ -124,7 +124,7 @@ def run_sweep(target: str, specs: list[str], overrides: list[str], overwrite: bo
                 runs.write_json(out_dir / SWEEP, data)  # a sweep that fails later keeps what it scored
         data["status"] = "complete"
     except BaseException as err:
-        data["status"], data["error"] = "failed", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        data["status"], data["error"] = "failed", f"{type(err).__name__}: {first_line(err)}"
         if is_main:
             runs.write_json(out_dir / SWEEP, data)
         raise

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from hub_server import FakeHub
-from support import fake_run, jsonl, record_of, tiny_recipe
+from fake_runs import fake_run
+from support import jsonl, record_of, tiny_recipe
 
 from hfkit.cli import main
 

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from support import fake_run
+from fake_runs import fake_run
 
 from hfkit import compare
 from hfkit.cli import main

@@ -9,6 +9,7 @@ runs/<name>-<UTC time>/
   adapter/ or model/           the trained weights and the tokenizer
   checkpoint-*/                written by Trainer while training
   eval-<UTC time>/             what `hfkit eval RUN` wrote
+  sweep-<UTC time>/            what `hfkit eval RUN --decode ...` wrote (hfkit.sweep)
 """
 
 from __future__ import annotations

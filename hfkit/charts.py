@@ -116,7 +116,7 @@ def metric_charts(groups: dict, out_dir: Path) -> dict[str, Path]:
             axis.set_ylabel(f"{name} ({unit(name, task)})", fontsize=8)
             axis.set_xlabel("run", fontsize=8)
             axis.set_xticks(list(positions), [s.name for s in summaries], rotation=25, ha="right", fontsize=7)
-            axis.margins(y=0.15)
+            _from_zero(axis)
         axes[0][0].legend(fontsize=8)
         figure.suptitle(f"{task}: baseline vs final (error bars: 95% bootstrap intervals)")
         paths[task] = _save(figure, out_dir / file_name("metrics", task))
@@ -125,12 +125,13 @@ def metric_charts(groups: dict, out_dir: Path) -> dict[str, Path]:
 
 def run_curves(summary, out_dir: Path) -> Path | None:
     """Training loss with validation loss, and each metric scored while training, against the step;
-    the best step (record.best) marked on every panel."""
+    the best step (record.best) marked on every panel. None for a run never evaluated while training
+    (its training loss is in `loss_chart`)."""
     record = summary.record
     history = record.log_history if record else []
     train = [(e["step"], e["loss"]) for e in history if "loss" in e and "step" in e]
     evals = [e for e in history if "eval_loss" in e and "step" in e]
-    if not train and not evals:
+    if not evals:
         return None
     keys = [k for k in dict.fromkeys(k for e in evals for k in e)
             if k.startswith("eval_") and k not in ("eval_loss", *NOT_CURVES) and _is_number(evals[0].get(k))]
@@ -208,9 +209,19 @@ def sweep_chart(entry, out_dir: Path) -> Path | None:
         axis.set_xlabel("decoding strategy", fontsize=8)
         axis.set_ylabel("examples per second" if speed else f"{key} ({unit(key, entry.task)})", fontsize=8)
         axis.set_title("generation speed" if speed else key, fontsize=10)
-        axis.margins(y=0.15)
+        _from_zero(axis)
     figure.suptitle(f"{entry.name}: decoding strategies on the same {entry.data.get('eval_examples')} examples")
     return _save(figure, out_dir / file_name("sweep", entry.name))
+
+
+def _from_zero(axis) -> None:
+    """Bars of scores start at 0 (no negative axis under all-zero scores), with room for the labels."""
+    heights = [h for bar in axis.patches if (h := bar.get_height()) == h]  # NaN: a missing value, no bar
+    if not any(heights):
+        axis.set_ylim(0.0, 1.0)
+        return
+    low, high = axis.get_ylim()
+    axis.set_ylim(low if min(heights) < 0 else 0.0, high * 1.1)
 
 
 def _save(figure, path: Path) -> Path:

@@ -201,14 +201,14 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
 
     from PIL import Image
 
-    for name in ("metrics_generation.png", "metrics_translation.png", "loss_curves.png", "overview.png",
-                 "curves_a-gen.png"):
+    for name in ("metrics_generation.png", "metrics_translation.png", "loss_curves.png", "overview.png"):
         with Image.open(tmp_path / "report" / name) as image:
             image.verify()
             assert image.format == "PNG"
     page = (tmp_path / "report" / "report.html").read_text()
     assert all(f'<tr data-run="{run}">' in page for run in ("a-gen", "b-tr", "c-broken"))
-    assert page.count("data:image/png;base64,") == 5
+    assert page.count("data:image/png;base64,") == 4
+    assert not (tmp_path / "report" / "curves_a-gen.png").exists()  # no evaluation while training: its loss is in loss_curves
 
 
 def test_compare_refuses_what_is_not_a_run(tmp_path, capsys):

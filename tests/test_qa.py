@@ -197,6 +197,12 @@ def test_tiny_bert_extractive_qa_end_to_end(tiny_bert, tmp_path):
     assert main(["eval", str(run)]) == 0
     (scored,) = run.glob("eval-*")
     assert record_of(scored).final.metrics == pytest.approx(record.final.metrics, rel=1e-6)
+    # the rows keep the metric's own input, so compare rescores them: the eval folder pairs with its run
+    from hfkit import compare
+
+    assert rows[0]["metric_prediction"] == {"id": rows[0]["id"], "prediction_text": rows[0]["prediction"]}
+    _, rescored = compare.collect([str(run)]).runs
+    assert rescored.reference == run.name and rescored.vs_reference["f1"]["p_value"] == 1.0
 
 
 def test_generative_qa_with_a_decoder_only_model(tiny_llama, tmp_path):

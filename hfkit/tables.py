@@ -77,7 +77,7 @@ def pair_rows(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
-PAIR_HEADER = ["eval set", "run", "paired with", "metric", "reference", "run's score", "change [95% CI]", "p",
+PAIR_HEADER = ["eval set", "run", "paired with", "metric", "reference run's score", "run's score", "change [95% CI]", "p",
                "verdict"]
 
 

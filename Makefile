@@ -14,10 +14,12 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .PHONY: demo test bench install clean
 
 # The demo writes runs/generation-demo and runs/translation-demo (replacing those of an earlier
-# `make demo`), then compares them: a table here, and runs/demo-report/ with charts and report.html.
+# `make demo`), sweeps three decoding strategies on the first (runs/generation-demo/sweep-*/), then
+# compares them: a table here, and runs/demo-report/ with charts and report.html.
 demo: install
 	$(OFFLINE) $(HFKIT) train recipes/generation/demo.yaml output.timestamp=false --overwrite
 	$(OFFLINE) $(HFKIT) train recipes/translation/demo.yaml output.timestamp=false --overwrite
+	$(OFFLINE) $(HFKIT) eval runs/generation-demo --decode greedy --decode beam=4 --decode top_k=50
 	$(OFFLINE) $(HFKIT) compare runs/generation-demo runs/translation-demo --output runs/demo-report
 
 test: install $(VENV)/.dev-installed

@@ -14,6 +14,7 @@ from typing import Any
 
 from hfkit import data, distributed, lora, models, tasks
 from hfkit.errors import HfkitError
+from hfkit.redaction import redact_value
 from hfkit.scoring import EvalData, Scorer
 from hfkit.schema import Recipe
 from hfkit.tasks import Task, Tokenized
@@ -42,9 +43,10 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
     `train_sampling_strategy: group_by_length` for tasks whose examples vary in length (not packed
     text, not extractive QA's windows), and `use_cpu` when several processes are launched on a
     machine without an accelerator, because only then does accelerate join them over gloo.
-    Building it also sets up the (distributed) state every later step relies on.
+    Building it also sets up the (distributed) state every later step relies on. Token-shaped
+    values are masked: Trainer pickles these arguments into the run folder (training_args.bin).
     """
-    kwargs = dict(recipe.training)
+    kwargs = redact_value(dict(recipe.training))
     if "use_cpu" not in kwargs and distributed.launched_without_accelerator():
         kwargs["use_cpu"] = True
     if "train_sampling_strategy" not in kwargs and task.group_by_length:

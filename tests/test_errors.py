@@ -101,7 +101,47 @@ CASES = [
      "output.name: String should match pattern"),
     ("duplicate key", lambda f, m: ["validate", str(recipe(f, m, extra="output: {name: again}"))],
      "duplicate key 'output' (the later value would silently win)"),
+    ("override value from the command line", lambda f, m: ["validate", str(recipe(f, m)), "peft.r=0"],
+     "peft.r: Input should be greater than 0 (got 0) (set on the command line)"),
+    ("hub token in the recipe", lambda f, m: ["validate", str(recipe(f, m)), f"training.hub_token={TOKEN}"],
+     "training.hub_token: not accepted; never put a token in a recipe; set HF_TOKEN"),
+    ("push_to_hub in training", lambda f, m: ["validate", str(recipe(f, m, extra="training: {push_to_hub: true}"))],
+     "training.push_to_hub: not accepted; Trainer would upload the whole run folder itself; use hub.push: true or hfkit push"),
+    ("hub metric runs remote code", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [someone/bleu]}"))],
+     "'someone/bleu' is a Hub metric: evaluate.load runs the Python script of its repository; read that code, "
+     "then set eval.trust_remote_code: true"),
+    ("learning rate not above 0", lambda f, m: ["validate", str(recipe(f, m)), "training.learning_rate=0"],
+     "training.learning_rate: got 0; must be a finite number above 0"),
+    ("learning rate not finite", lambda f, m: ["validate", str(recipe(f, m, extra="training: {learning_rate: .nan}"))],
+     "training.learning_rate: got nan; must be a finite number above 0"),
+    ("batch size below 1", lambda f, m: ["validate", str(recipe(f, m)), "training.per_device_train_batch_size=0"],
+     "training.per_device_train_batch_size: got 0; must be at least 1"),
+    ("max_steps 0", lambda f, m: ["validate", str(recipe(f, m)), "training.max_steps=0"],
+     "training.max_steps: got 0; give the number of steps to train (at least 1), or -1 to train num_train_epochs"),
+    ("report_to not installed", lambda f, m: ["validate", str(recipe(f, m)), "training.report_to=[wandb]"],
+     "training.report_to: wandb is not installed; pip install wandb (or set training.report_to: none)"),
+    ("unknown metric option", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [rouge], metric_args: "
+                                                                               "{rouge: {nonsense: 1}}}"))],
+     "eval.metric_args.rouge.nonsense: rouge has no option 'nonsense'"),
+    ("bad metric option value", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [sacrebleu], metric_args: "
+                                                                                 "{sacrebleu: {tokenize: nope}}}"))],
+     "eval.metric_args.sacrebleu: sacrebleu refuses {tokenize: 'nope'}"),
+    ("output dir not writable", lambda f, m: ["validate", str(recipe(f, m)), f"output.dir={_bytes(f, 'file', b'x')}/runs"],
+     "output.dir: cannot create"),
+    ("data file is a folder", lambda f, m: ["validate", str(recipe(f, m)), f"data.train_file={f}"],
+     "is a folder, not a data file"),
+    ("broken json lines", lambda f, m: ["validate", str(recipe(f, m, "{train_file: " + str(_bytes(
+        f, "j.jsonl", b'{"prompt": "a", "completion": "b"}\n{"prompt": "a" "completion": "b"}\n')) + "}"))],
+     "j.jsonl: line 2 is not valid JSON (Expecting ',' delimiter, column 16)"),
+    ("merge without an adapter", lambda f, m: ["merge", str(_run(f, m))], "has no adapter/: training did not finish"),
+    ("merge into a non-empty folder", lambda f, m: ["merge", str(_run(f, m, adapter=True)), "--output", str(f)],
+     "the folder is not empty; pass --overwrite to replace it"),
+    ("adapter without its weights", lambda f, m: ["eval", str(_run(f, m, adapter=True))],
+     "adapter_model.safetensors is missing; the adapter was not completely saved"),
+    ("resume a finished run", lambda f, m: ["train", "--resume", str(_run(f, m, status="complete"))],
+     "that run already finished; pass --overwrite to train it again"),
 ]
+TOKEN = "hf_PastedTokenValue0123456789abcdef"
 
 
 def _text(folder: Path, text: str) -> Path:
@@ -127,6 +167,21 @@ def _truncated_gguf(folder: Path) -> Path:
         return _bytes(folder, "cut.gguf", f.read(2_000_000))
 
 
+def _run(folder: Path, model, adapter: bool = False, status: str | None = None) -> Path:
+    """A run folder as a crash (or a finished run) leaves it: its recipe, maybe an empty adapter/, a record."""
+    from hfkit.record import RunRecord
+
+    run = folder / "runs" / "a-run"
+    run.mkdir(parents=True)
+    (run / "recipe.yaml").write_text(recipe(folder, model).read_text(), encoding="utf-8")
+    if adapter:
+        (run / "adapter").mkdir()
+        (run / "adapter" / "adapter_config.json").write_text("{}")
+    if status:
+        RunRecord(status=status).write(run)
+    return run
+
+
 def _existing_run(folder: Path, model) -> Path:
     path = recipe(folder, model, extra="output: {name: fixed, timestamp: false}").read_text()
     path = _text(folder, path.replace(f"output: {{dir: {folder / 'runs'}}}\n", ""))
@@ -141,7 +196,8 @@ def test_bad_input_gets_exit_code_2_and_one_clear_message(name, build, fragment,
     assert main(build(good, tiny_llama)) == 2
     err = capsys.readouterr().err
     assert err.startswith("hfkit: error:") and fragment in err, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert TOKEN not in err
 
 
 def test_training_also_refuses_before_touching_the_output(good, tiny_llama, capsys):

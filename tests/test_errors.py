@@ -1,6 +1,7 @@
 """Every bad input the README lists gets exit code 2 and one clear message, never a traceback."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -205,6 +206,23 @@ def test_training_also_refuses_before_touching_the_output(good, tiny_llama, caps
     assert main(["train", str(path), "data.max_length=4096"]) == 2
     assert "maximum of 256" in capsys.readouterr().err
     assert not (good / "runs").exists()  # nothing written for a run that cannot start
+
+
+def test_training_refuses_an_output_dir_it_cannot_write_before_loading_the_model(good, tiny_llama, capsys,
+                                                                                 monkeypatch):
+    monkeypatch.setattr("hfkit.job.materialize", lambda recipe: pytest.fail("the model was loaded"))
+    blocker = good / "blocker"
+    blocker.write_text("a file where a folder should be")
+    assert main(["train", str(recipe(good, tiny_llama)), f"output.dir={blocker}/runs"]) == 2
+    assert f"output.dir: cannot create {blocker}/runs: {blocker} is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
+def test_a_read_only_output_dir_is_refused(good, tiny_llama, capsys):
+    read_only = good / "read-only"
+    read_only.mkdir(mode=0o500)
+    assert main(["validate", str(recipe(good, tiny_llama)), f"output.dir={read_only}/runs"]) == 2
+    assert f"no permission to write in {read_only}" in capsys.readouterr().err
 
 
 def test_every_error_is_listed_in_the_readme():

@@ -56,6 +56,7 @@ def weightless_model(folder: Path, pickled: bool) -> Path:
 # (name, how to build the arguments from the prepared folder and the tiny model, message fragment)
 CASES = [
     ("recipe file missing", lambda f, m: ["validate", str(f / "nope.yaml")], "recipe file not found"),
+    ("recipe is a folder", lambda f, m: ["train", str(f)], "is a folder, not a recipe file; give a .yaml file inside it"),
     ("yaml syntax", lambda f, m: ["validate", str(_text(f, "task: generation\nmodel: [oops\n"))],
      "r.yaml:3:1: YAML syntax error"),
     ("yaml python tag", lambda f, m: ["validate", str(_text(f, "task: !!python/object/apply:os.system [ls]\n"))],

@@ -105,10 +105,15 @@ def test_text_format_trains_on_packed_blocks(tiny_llama, tmp_path):
 def test_eval_of_a_recipe_scores_the_untrained_model(tiny_llama, tmp_path):
     recipe = tiny_recipe(tmp_path, tiny_llama)
     # scoring the training file itself trains nothing, so it is not "contaminated"
-    assert main(["eval", str(recipe), f"data.validation_file={tmp_path / 'train.jsonl'}", "data.max_eval_samples=6"]) == 0
+    overrides = [f"data.validation_file={tmp_path / 'train.jsonl'}", "data.max_eval_samples=6", "output.timestamp=false"]
+    assert main(["eval", str(recipe), *overrides]) == 0
     record = record_of(only_run(tmp_path))
     assert record.final is None and "exact_match" in record.baseline.metrics and record.method == "zero-shot"
     assert record.baseline.examples == 6
+    # --overwrite: the new scores replace the folder once written (not left in a hidden staging folder)
+    assert main(["eval", str(recipe), *overrides, "data.max_eval_samples=3", "--overwrite"]) == 0
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["generation-tiny"]
+    assert record_of(only_run(tmp_path)).baseline.examples == 3
 
 
 def test_an_existing_run_folder_is_kept_unless_overwrite(tiny_llama, tmp_path, capsys):

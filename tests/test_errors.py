@@ -53,6 +53,18 @@ def weightless_model(folder: Path, pickled: bool) -> Path:
     return model
 
 
+def overriding(*overrides):
+    """`hfkit validate` of the good recipe with these overrides."""
+    return lambda folder, model: ["validate", str(recipe(folder, model)), *overrides]
+
+
+def with_extra(extra: str):
+    """`hfkit validate` of the good recipe with these lines added."""
+    return lambda folder, model: ["validate", str(recipe(folder, model, extra=extra))]
+
+
+TOKEN = "hf_PastedTokenValue0123456789abcdef"  # pasted into an override: never printed
+
 # (name, how to build the arguments from the prepared folder and the tiny model, message fragment)
 CASES = [
     ("recipe file missing", lambda f, m: ["validate", str(f / "nope.yaml")], "recipe file not found"),
@@ -103,34 +115,32 @@ CASES = [
      "output.name: String should match pattern"),
     ("duplicate key", lambda f, m: ["validate", str(recipe(f, m, extra="output: {name: again}"))],
      "duplicate key 'output' (the later value would silently win)"),
-    ("override value from the command line", lambda f, m: ["validate", str(recipe(f, m)), "peft.r=0"],
+    ("override value from the command line", overriding("peft.r=0"),
      "peft.r: Input should be greater than 0 (got 0) (set on the command line)"),
-    ("hub token in the recipe", lambda f, m: ["validate", str(recipe(f, m)), f"training.hub_token={TOKEN}"],
+    ("hub token in the recipe", overriding(f"training.hub_token={TOKEN}"),
      "training.hub_token: not accepted; never put a token in a recipe; set HF_TOKEN"),
-    ("push_to_hub in training", lambda f, m: ["validate", str(recipe(f, m, extra="training: {push_to_hub: true}"))],
+    ("push_to_hub in training", with_extra("training: {push_to_hub: true}"),
      "training.push_to_hub: not accepted; Trainer would upload the whole run folder itself; use hub.push: true or hfkit push"),
-    ("hub metric runs remote code", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [someone/bleu]}"))],
+    ("hub metric runs remote code", with_extra("eval: {metrics: [someone/bleu]}"),
      "'someone/bleu' is a Hub metric: evaluate.load runs the Python script of its repository; read that code, "
      "then set eval.trust_remote_code: true"),
-    ("learning rate not above 0", lambda f, m: ["validate", str(recipe(f, m)), "training.learning_rate=0"],
+    ("learning rate not above 0", overriding("training.learning_rate=0"),
      "training.learning_rate: got 0; must be a finite number above 0"),
-    ("learning rate not finite", lambda f, m: ["validate", str(recipe(f, m, extra="training: {learning_rate: .nan}"))],
+    ("learning rate not finite", with_extra("training: {learning_rate: .nan}"),
      "training.learning_rate: got nan; must be a finite number above 0"),
-    ("batch size below 1", lambda f, m: ["validate", str(recipe(f, m)), "training.per_device_train_batch_size=0"],
+    ("batch size below 1", overriding("training.per_device_train_batch_size=0"),
      "training.per_device_train_batch_size: got 0; must be at least 1"),
-    ("max_steps 0", lambda f, m: ["validate", str(recipe(f, m)), "training.max_steps=0"],
+    ("max_steps 0", overriding("training.max_steps=0"),
      "training.max_steps: got 0; give the number of steps to train (at least 1), or -1 to train num_train_epochs"),
-    ("report_to not installed", lambda f, m: ["validate", str(recipe(f, m)), "training.report_to=[wandb]"],
+    ("report_to not installed", overriding("training.report_to=[wandb]"),
      "training.report_to: wandb is not installed; pip install wandb (or set training.report_to: none)"),
-    ("unknown metric option", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [rouge], metric_args: "
-                                                                               "{rouge: {nonsense: 1}}}"))],
+    ("unknown metric option", with_extra("eval: {metrics: [rouge], metric_args: {rouge: {nonsense: 1}}}"),
      "eval.metric_args.rouge.nonsense: rouge has no option 'nonsense'"),
-    ("bad metric option value", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [sacrebleu], metric_args: "
-                                                                                 "{sacrebleu: {tokenize: nope}}}"))],
+    ("bad metric option value", with_extra("eval: {metrics: [sacrebleu], metric_args: {sacrebleu: {tokenize: nope}}}"),
      "eval.metric_args.sacrebleu: sacrebleu refuses {tokenize: 'nope'}"),
-    ("output dir not writable", lambda f, m: ["validate", str(recipe(f, m)), f"output.dir={_bytes(f, 'file', b'x')}/runs"],
+    ("output dir not writable", lambda f, m: overriding(f"output.dir={_bytes(f, 'file', b'x')}/runs")(f, m),
      "output.dir: cannot create"),
-    ("data file is a folder", lambda f, m: ["validate", str(recipe(f, m)), f"data.train_file={f}"],
+    ("data file is a folder", lambda f, m: overriding(f"data.train_file={f}")(f, m),
      "is a folder, not a data file"),
     ("broken json lines", lambda f, m: ["validate", str(recipe(f, m, "{train_file: " + str(_bytes(
         f, "j.jsonl", b'{"prompt": "a", "completion": "b"}\n{"prompt": "a" "completion": "b"}\n')) + "}"))],
@@ -143,7 +153,6 @@ CASES = [
     ("resume a finished run", lambda f, m: ["train", "--resume", str(_run(f, m, status="complete"))],
      "that run already finished; pass --overwrite to train it again"),
 ]
-TOKEN = "hf_PastedTokenValue0123456789abcdef"
 
 
 def _text(folder: Path, text: str) -> Path:

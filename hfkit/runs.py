@@ -53,8 +53,12 @@ def run_dir_path(output_dir: str, name: str, timestamp: bool) -> Path:
 def check_output_dir(output_dir: str) -> None:
     """output.dir must be a folder hfkit can create and write in (checked before any model loads)."""
     root = Path(output_dir).expanduser().resolve()
-    existing = next(p for p in (root, *root.parents) if p.exists())
-    if not existing.is_dir():
+    try:
+        existing = next(p for p in (root, *root.parents) if p.exists())
+        is_folder = existing.is_dir()
+    except OSError as err:  # a folder on the way that may not be searched
+        raise HfkitError(f"output.dir: cannot create {root} ({err.strerror}); choose a writable output.dir") from None
+    if not is_folder:
         raise HfkitError(f"output.dir: cannot create {root}: {existing} is a file, not a folder; "
                          "choose another output.dir")
     if not os.access(existing, os.W_OK | os.X_OK):

@@ -48,8 +48,8 @@ def find_runs(patterns: list[str]) -> list[Path]:
         for match in map(Path, matches):
             if runs.is_run_dir(match):
                 found.append(match)
-            elif match.is_dir():
-                found += sorted(p for p in match.iterdir() if runs.is_run_dir(p))
+            elif match.is_dir():  # not hidden ones: a run being replaced (--overwrite) is staged in .NAME.new-*
+                found += sorted(p for p in match.iterdir() if runs.is_run_dir(p) and not p.name.startswith("."))
     if not found:
         raise HfkitError(f"no run folders (folders with {runs.RECIPE}) in: {', '.join(patterns)}")
     return list(dict.fromkeys(found))

@@ -21,7 +21,7 @@ LAYERS = [
     {"models", "lora", "cleaning", "data", "generation"},
     {"tasks"},
     {"recipe", "scoring"},
-    {"job", "trainer"},
+    {"job", "trainer", "resume"},
     {"training", "evaluation", "validate", "merge", "cards"},
     {"hub", "compare", "charts", "api", "cli", "__init__", "__main__"},
 ]

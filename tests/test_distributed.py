@@ -112,6 +112,17 @@ def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_
     assert logged == [1, 2, 3, 4, 5, 6]  # none lost, none twice
     assert (run / "adapter" / "adapter_model.safetensors").is_file()
 
+    # the numbers cover the whole run, not only the steps after the resume
+    losses = [entry["loss"] for entry in record.log_history if "loss" in entry]
+    assert record.train.train_loss == pytest.approx(sum(losses) / 6, rel=1e-6)
+    before = json.loads((run / "checkpoint-2" / "trainer_state.json").read_text())["stateful_callbacks"]["TrainingClock"]
+    assert 0 < before["attributes"]["runtime_s"] < record.train.runtime_s
+    samples = 6 * 4  # max_steps x batch size
+    assert samples * 0.9 < record.train.samples_per_second * record.train.runtime_s < samples * 1.5
+    env = json.loads((run / "env.json").read_text())  # the command that started the run, and the one that resumed it
+    assert env["command"][:3] == ["hfkit", "train", str(recipe)] and env["resumed_with"] == [
+        ["hfkit", "train", "--resume", str(run)]]
+
 
 def test_resume_needs_a_run_folder(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2

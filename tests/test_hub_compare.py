@@ -13,6 +13,7 @@ from hub_server import FakeHub
 from support import record_of, tiny_recipe
 
 from hfkit.cli import main
+from hfkit.record import RunRecord
 
 TOKEN = "hf_FakeTokenForTests1234567890"
 
@@ -117,6 +118,9 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
     fake_run(root, "a-gen", "generation", {"exact_match": 0.75}, {"exact_match": 0.25}, losses=[(1, 2.0), (2, 1.0)])
     fake_run(root, "b-tr", "translation", {"sacrebleu": 30.0, "chrf": 50.0}, {"sacrebleu": 10.0, "chrf": 40.0})
     fake_run(root, "c-broken", "generation", None)  # a run without metrics.json
+    failed = fake_run(root, "d-failed", "generation", None)
+    RunRecord(status="failed", error="RuntimeError: out of memory", task="generation").write(failed)
+    fake_run(root, ".a-gen.new-20261201-000000", "generation", {"exact_match": 1.0})  # a replacement being staged
     assert main(["compare", str(root), "--format", "markdown", "--output", str(tmp_path / "report")]) == 0
     markdown = capsys.readouterr().out
     assert "### generation" in markdown and "### translation" in markdown
@@ -127,8 +131,11 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
     assert ("| b-tr | complete | translation | m | lora | d.jsonl | 60 | 10 | 12.5 | 3.2 | 1500 | 1,000 | 10 → 30 (+20) "
             "| 40 → 50 (+10) |") in markdown
 
+    assert "| d-failed | failed: RuntimeError: out of memory | generation | m |" in markdown
+    assert ".a-gen.new" not in markdown
+
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report" / "compare.csv").read_text())))
-    assert [r["run"] for r in rows] == ["a-gen", "b-tr", "c-broken"]
+    assert [r["run"] for r in rows] == ["a-gen", "b-tr", "c-broken", "d-failed"]
     assert rows[0]["exact_match_delta"] == "0.5" and rows[2]["exact_match_final"] == "" and rows[1]["chrf_final"] == "50.0"
     data = json.loads((tmp_path / "report" / "compare.json").read_text())
     assert data[1]["metrics"]["sacrebleu"] == {"baseline": 10.0, "final": 30.0, "delta": 20.0}
@@ -140,7 +147,7 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
             image.verify()
             assert image.format == "PNG"
     page = (tmp_path / "report" / "report.html").read_text()
-    assert all(f"<td>{run}</td>" in page for run in ("a-gen", "b-tr", "c-broken"))
+    assert all(f"<td>{run}</td>" in page for run in ("a-gen", "b-tr", "c-broken", "d-failed"))
     assert page.count("data:image/png;base64,") == 3
 
 

@@ -97,14 +97,17 @@ def load_raw(cfg: DataSection, splits: tuple[str, ...]) -> dict[str, Dataset]:
     for split in splits:
         path = getattr(cfg, SPLIT_FILES[split])
         if path:
-            found[split] = load_file(Path(path), key=f"data.{SPLIT_FILES[split]}")
+            found[split] = load_file(Path(path), key=f"data.{SPLIT_FILES[split]}", field=cfg.field)
     return found
 
 
-def load_file(path: Path, key: str) -> Dataset:
-    """Read one json/jsonl/csv/parquet/txt file into a Dataset (cached by `datasets`)."""
+def load_file(path: Path, key: str, field: str | None = None) -> Dataset:
+    """Read one json/jsonl/csv/parquet/txt file into a Dataset (cached by `datasets`); `field`: the
+    key of a JSON document whose list holds the examples."""
     from datasets import load_dataset
 
+    if path.is_dir():
+        raise HfkitError(f"{key}: {path} is a folder, not a data file; give a file inside it")
     builder = BUILDERS.get(path.suffix.lower())
     if builder is None:
         raise HfkitError(f"{key}: {path.name} has an unknown extension; expected one of {', '.join(BUILDERS)}")
@@ -116,44 +119,50 @@ def load_file(path: Path, key: str) -> Dataset:
         _check_utf8(path, key)
     try:
         if builder == "json":
-            return _load_json(path)
+            return _load_json(path, field)
         options = _csv_as_text(path) if builder == "csv" else {}
         return load_dataset(builder, data_files=str(path), split="train", **options)
     except HfkitError:
         raise
     except Exception as err:  # datasets and pyarrow raise many types for malformed files
         cause = err.__cause__ or err
+        if isinstance(cause, HfkitError):  # raised while datasets read the file (_json_records)
+            raise HfkitError(f"{key}: {cause}") from None
         raise HfkitError(f"{key}: cannot read {path} as {builder} ({first_line(cause)})") from None
 
 
-def _load_json(path: Path) -> Dataset:
-    """JSON Lines or a JSON array of objects, parsed by Python's json module.
+def _load_json(path: Path, field: str | None = None) -> Dataset:
+    """JSON Lines, a JSON array of objects, or a JSON document holding the list (under `field`, or
+    SQuAD's "data", nested or flat), parsed by Python's json module.
 
     The packaged `json` builder parses with pyarrow, which turns strings that look like dates
     ("2021-03-05") into timestamps; a target string must stay exactly what the file says.
     The result is cached by `datasets`, keyed on the file's path, size and modification time.
     """
     stat = path.stat()
-    return Dataset.from_generator(_json_records, gen_kwargs={"path": str(path), "version": (stat.st_size, stat.st_mtime_ns)})
+    return Dataset.from_generator(_json_records, gen_kwargs={"path": str(path), "field": field,
+                                                             "version": (stat.st_size, stat.st_mtime_ns)})
 
 
-def _json_records(path: str, version: tuple):
+def _json_records(path: str, version: tuple, field: str | None = None):
     with open(path, encoding="utf-8-sig") as f:
         text = f.read()
-    if text.lstrip().startswith("["):
-        records = json.loads(text)
-    else:
-        try:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError:
-            records = json.loads(text)  # one JSON document spread over several lines
-    if isinstance(records, list) and len(records) == 1 and _is_squad(records[0]):
-        records = records[0]  # a SQuAD file written on one line
-    if _is_squad(records):
+    records = _parse_json(path, text)
+    if (isinstance(records, list) and len(records) == 1 and _is_document(records[0], field)
+            and (field is not None or set(records[0]) <= {"version", "data"})):
+        records = records[0]  # a document written on one line (not one example that has a "data" list)
+    if _is_squad(records) and field is None:
         records = squad_records(records["data"])  # the official SQuAD layout: data -> paragraphs -> qas
+    elif _is_document(records, field):
+        records = records[field or "data"]  # e.g. {"version": ..., "data": [flat rows]}, transformers' QA fixtures
+    elif field is not None:
+        raise HfkitError(f"{path}: data.field is {field!r}, but the file "
+                         + (f"has no list under that key (its keys: {', '.join(map(str, records))})"
+                            if isinstance(records, dict) else "is not one JSON object; remove data.field"))
     if isinstance(records, dict):
-        raise HfkitError(f"{path}: holds one JSON object, not a list of examples; expected JSON Lines "
-                         "(one object per line), a JSON array of objects, or SQuAD's {\"data\": [...]}")
+        raise HfkitError(f"{path}: holds one JSON object, not a list of examples (its keys: "
+                         f"{', '.join(map(str, records))}); set data.field to the key that holds the list, or "
+                         "give JSON Lines (one object per line) or a JSON array of objects")
     for number, record in enumerate(records, 1):
         if not isinstance(record, dict):
             raise HfkitError(f"{path}: example {number} is {type(record).__name__}, not a JSON object")
@@ -174,6 +183,32 @@ def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...],
             f"map one with data.columns, e.g. {{your_column: {absent[0]}}}"
         )
     return ds.select_columns([*fields, *(name for name in optional if name in ds.column_names)])
+
+
+def _parse_json(path: str, text: str):
+    """A JSON document, or the objects of a JSON Lines file; a broken line is named by its number."""
+    try:
+        if text.lstrip().startswith("["):
+            return json.loads(text)
+        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        records = []
+        for index, (number, line) in enumerate(lines):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                if index > 0:  # earlier lines were whole objects: JSON Lines with a broken line
+                    raise HfkitError(f"{path}: line {number} is not valid JSON ({err.msg}, column {err.colno}); "
+                                     "each line of a JSON Lines file must be one complete object") from None
+                return json.loads(text)  # one JSON document spread over several lines
+        return records
+    except json.JSONDecodeError as err:
+        raise HfkitError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+
+
+def _is_document(document, field: str | None) -> bool:
+    """A JSON object whose examples are the list under `field` (default "data")."""
+    rows = document.get(field or "data") if isinstance(document, dict) else None
+    return isinstance(rows, list)
 
 
 def _is_squad(document) -> bool:

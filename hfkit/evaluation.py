@@ -66,6 +66,7 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False,
             record.peak_memory_mb = runs.peak_memory_mb()
             runs.write_json(out_dir / runs.ENV, environment)
         record.write(out_dir)
+        out_dir = runs.promote(out_dir)  # a staged (--overwrite) run now complete replaces the old one
         console.print(results_table(record.baseline if not is_run else None, record.final,
                                     title=f"{target}: {recipe.eval.split}"))
         console.print(f"Scores written to: {out_dir}")

@@ -15,6 +15,7 @@ from typing import Any
 from hfkit import data, distributed, lora, metrics, models, tasks
 from hfkit.console import level
 from hfkit.errors import HfkitError
+from hfkit.redaction import redact_value
 from hfkit.scoring import EvalData, Scorer
 from hfkit.schema import Recipe
 from hfkit.tasks import Task, Tokenized
@@ -45,9 +46,10 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
     `train_sampling_strategy: group_by_length` for tasks whose examples vary in length (not packed
     text, not extractive QA's windows), and `use_cpu` when several processes are launched on a
     machine without an accelerator, because only then does accelerate join them over gloo.
-    Building it also sets up the (distributed) state every later step relies on.
+    Building it also sets up the (distributed) state every later step relies on. Token-shaped
+    values are masked: Trainer pickles these arguments into the run folder (training_args.bin).
     """
-    kwargs, stopping = split_callback_keys(recipe.training)
+    kwargs, stopping = split_callback_keys(redact_value(dict(recipe.training)))
     if stopping:  # a resumed run continues early stopping's patience count, not a fresh one
         kwargs.setdefault("restore_callback_states_from_checkpoint", True)
     best = kwargs.get("metric_for_best_model")

@@ -50,12 +50,11 @@ def merge_run(run_dir: Path, output: Path, dtype: str | None = None, overwrite: 
     """`hfkit merge`: merge into `output` atomically; a non-empty `output` needs `overwrite`."""
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise HfkitError(f"--output {output}: the folder is not empty; pass --overwrite to replace it")
-    staging = output.with_name(f".{output.name}.tmp-{runs.utc_stamp()}")
+    staging = runs.partial_folder(output)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a merge that crashed
     try:
         used = merge_into(run_dir, staging, dtype)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
+        runs.swap_in(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return used

@@ -244,16 +244,22 @@ def materialize_name(name: str, cfg: ModelSection) -> str:
     return location.path
 
 
+GGUF_KEY_BYTES = 1 << 20  # the header and tensor table of a GGUF start here
+
+
 def _gguf_cache_folder(gguf_path: Path) -> Path:
-    digest = hashlib.sha256()
-    with gguf_path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            digest.update(chunk)
+    """The conversion's folder, keyed on the file's path, size, modification time and first MB:
+    hashing every byte of a multi-GB file took minutes on each load; any rewrite changes the key."""
+    path = gguf_path.resolve()
+    stat = path.stat()
+    digest = hashlib.sha256(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    with path.open("rb") as f:
+        digest.update(f.read(GGUF_KEY_BYTES))
     return cache_root() / "gguf" / f"{gguf_path.stem}-{digest.hexdigest()[:16]}"
 
 
 def gguf_to_folder(gguf_path: Path) -> Path:
-    """De-quantise a GGUF into a safetensors folder under the cache, keyed on the file's content."""
+    """De-quantise a GGUF into a safetensors folder under the cache (see `_gguf_cache_folder`)."""
     folder = _gguf_cache_folder(gguf_path)
     if (folder / "config.json").is_file():
         return folder

@@ -106,9 +106,16 @@ def check(recipe: Recipe) -> list[str]:
         if not metrics.is_known(name):
             problems.append(f"eval.metrics: unknown metric {name!r}{suggest_value(name, metrics.names())} "
                             "(or a Hub metric id like 'org/name')")
-    for name in recipe.eval.metric_args:
+        elif "/" in name and not recipe.eval.trust_remote_code:
+            problems.append(f"eval.metrics: {name!r} is a Hub metric: evaluate.load runs the Python script of its "
+                            "repository; read that code, then set eval.trust_remote_code: true to allow it")
+    for name, args in recipe.eval.metric_args.items():
         if name not in task.metric_names():
             problems.append(f"eval.metric_args: {name!r} is not one of the recipe's metrics")
+        elif name in metrics.names():
+            from hfkit.metrics.options import option_problems
+
+            problems += option_problems(name, args)
     problems += task.problems()
     problems += _best_metric_problems(recipe, task)
     from transformers import Seq2SeqTrainingArguments  # a superset of TrainingArguments: the family is not known here

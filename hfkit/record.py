@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hfkit.errors import HfkitError, first_line
+from hfkit.redaction import redact_value
 from hfkit.runs import METRICS, write_text
 
 SCHEMA_VERSION = 2
@@ -106,8 +107,10 @@ class RunRecord(_Open):
         return None if self.model_family is None else self.model_family == "encoder-decoder"
 
     def write(self, run_dir: Path) -> None:
-        """Write metrics.json whole (temporary file, then rename)."""
-        write_text(Path(run_dir) / METRICS, self.model_dump_json(indent=2, exclude_none=False) + "\n")
+        """Write metrics.json whole (temporary file, then rename), secrets redacted (an error
+        message or a log entry may quote a token or a credentialed URL)."""
+        data = redact_value(json.loads(self.model_dump_json()))  # pydantic's JSON: NaN/inf as null
+        write_text(Path(run_dir) / METRICS, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_record(run_dir: Path) -> RunRecord:

@@ -2,7 +2,8 @@
 
 Anything shaped like a Hub token (hf_...), any value under a key that names a secret (token,
 password, secret, api_key, ...) and the user:password part of a URL are replaced by '***' wherever
-a recipe, a command line or a message is written: recipe.yaml, env.json, metrics.json, model cards.
+a recipe, a command line or a message is written: recipe.yaml, env.json, metrics.json, model cards,
+the TrainingArguments Trainer pickles (training_args.bin).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 import yaml
 
-_TOKEN_LIKE = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
+# Hub tokens are hf_ and some 34 letters; 20 or more keeps folder names like hf_experiments readable.
+_TOKEN_LIKE = re.compile(r"\bhf_[A-Za-z0-9]{20,}")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 # hub_token, token, password, api_key, ... (not max_new_tokens or pad_token_id)
 _SECRET_KEY = re.compile(r"(?:^|[_.-])(?:token|password|passwd|secret|api[_-]?key|credentials?)$", re.IGNORECASE)

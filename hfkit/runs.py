@@ -21,11 +21,12 @@ import re
 import resource
 import shutil
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from hfkit.errors import HfkitError
+from hfkit.errors import HfkitError, Interrupted
 from hfkit.redaction import redact_arg
 
 _UMASK = os.umask(0)
@@ -50,6 +51,22 @@ def run_dir_path(output_dir: str, name: str, timestamp: bool) -> Path:
     return root / (f"{name}-{utc_stamp()}" if timestamp else name)
 
 
+def check_output_dir(output_dir: str) -> None:
+    """output.dir must be a folder hfkit can create and write in (checked before any model loads)."""
+    root = Path(output_dir).expanduser().resolve()
+    try:
+        existing = next(p for p in (root, *root.parents) if p.exists())
+        is_folder = existing.is_dir()
+    except OSError as err:  # a folder on the way that may not be searched
+        raise HfkitError(f"output.dir: cannot create {root} ({err.strerror}); choose a writable output.dir") from None
+    if not is_folder:
+        raise HfkitError(f"output.dir: cannot create {root}: {existing} is a file, not a folder; "
+                         "choose another output.dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise HfkitError(f"output.dir: cannot create {root}: no permission to write in {existing}; "
+                         "choose a writable output.dir")
+
+
 def check_new_run_dir(path: Path, overwrite: bool) -> None:
     """An existing run folder is only ever replaced with --overwrite."""
     if path.exists() and not overwrite:
@@ -65,16 +82,13 @@ def create_run_dir(path: Path, overwrite: bool) -> Path:
     never costs the old one.
     """
     check_new_run_dir(path, overwrite)
-    if path.exists():
-        staging = path.with_name(f".{path.name}.new-{utc_stamp()}")
-        staging.mkdir(parents=True)
-        return staging
+    target = path.with_name(f".{path.name}.new-{utc_stamp()}") if path.exists() else path
     try:
-        path.mkdir(parents=True)
+        target.mkdir(parents=True)
     except OSError as err:
-        raise HfkitError(f"output.dir: cannot create the run folder {path} ({err.strerror}); "
+        raise HfkitError(f"output.dir: cannot create the run folder {target} ({err.strerror}); "
                          "choose a writable output.dir") from None
-    return path
+    return target
 
 
 def final_place(run_dir: Path) -> Path:
@@ -86,14 +100,57 @@ def final_place(run_dir: Path) -> Path:
 def promote(run_dir: Path) -> Path:
     """Swap a finished staged run in place of the run it replaces; returns the final path."""
     final = final_place(run_dir)
-    if final == run_dir:
-        return run_dir
+    if final != run_dir:
+        swap_in(run_dir, final)
+    return final
+
+
+def failed_attempt(run_dir: Path) -> str:
+    """What happened to a staged run (--overwrite) that failed, for its error message.
+
+    The run it was to replace is untouched. The attempt is removed unless it holds checkpoints or
+    trained weights: those are worth keeping (`hfkit train --resume` or `hfkit eval` on it finishes
+    it and then swaps it in)."""
+    final = final_place(run_dir)
+    if final == run_dir or not run_dir.exists():
+        return ""
+    if any(run_dir.glob("checkpoint-*")) or (run_dir / ADAPTER).is_dir() or (run_dir / MODEL).is_dir():
+        return f"{final} is untouched; this attempt is kept in {run_dir}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return f"{final} is untouched (the failed attempt was removed)"
+
+
+@contextmanager
+def replacing(run_dir: Path, is_main: bool):
+    """A staged run that fails says where the old run and the attempt are (see `failed_attempt`)."""
+    try:
+        yield
+    except Interrupted:
+        raise  # it saved a checkpoint: resuming the staged folder finishes it
+    except Exception as err:
+        note = failed_attempt(run_dir) if is_main else ""
+        if not note:
+            raise
+        if isinstance(err, HfkitError):
+            raise HfkitError(f"{err}; {note}") from err
+        err.add_note(note)
+        raise
+
+
+def partial_folder(final: Path) -> Path:
+    """The hidden sibling a folder is written into before `swap_in`; a fixed name, so every process
+    of a multi-process save writes into the same one."""
+    return final.with_name(f".{final.name}.partial")
+
+
+def swap_in(new: Path, final: Path) -> None:
+    """Put the finished folder `new` at `final`: renames only, so `final` is never half-written
+    (a crash between the two renames leaves the old folder at .NAME.old-<UTC time>)."""
     old = final.with_name(f".{final.name}.old-{utc_stamp()}")
     if final.exists():
         os.replace(final, old)
-    os.replace(run_dir, final)
+    os.replace(new, final)
     shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def is_run_dir(path: Path) -> bool:

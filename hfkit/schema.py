@@ -74,6 +74,9 @@ class DataSection(Section):
     test_split: str = "test"
     format: str | None = None  # the task says which formats exist and which is the default
     columns: dict[str, str] = Field(default_factory=dict)  # the file's column -> the task's field
+    # A JSON file holding one object: the key whose list holds the examples (as load_dataset's
+    # `field`); unset, a top-level "data" list is read (SQuAD's layout, nested or flat).
+    field: str | None = Field(None, min_length=1)
     clean: CleanSection = Field(default_factory=CleanSection)
     max_train_samples: PositiveInt | None = None
     max_eval_samples: PositiveInt | None = None
@@ -176,6 +179,7 @@ def decoding_strategy(base: GenerationSection, spec: str) -> GenerationSection:
 class EvalSection(Section):
     metrics: list[str] | None = None  # None: the task's default metrics; "org/name" loads a Hub metric
     metric_args: dict[str, dict[str, Any]] = Field(default_factory=dict)  # e.g. {sacrebleu: {tokenize: intl}}
+    trust_remote_code: bool = False  # a Hub metric ("org/name") runs its repository's script: only when set
     baseline: bool = False  # also score the untuned model before training
     split: Literal["validation", "test"] = "validation"
     # float32: scores do not depend on the eval batch size, the process count or the training dtype

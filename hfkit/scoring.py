@@ -116,11 +116,7 @@ class Scorer:
 
     def _batches(self, indices: list[int], dataset) -> list[list[int]]:
         """Length-sorted batches of `batch_size` (little padding; in fp32 the result does not depend on it)."""
-        import pyarrow.compute as pc
-
-        lengths = pc.list_value_length(dataset.data.column("input_ids")).to_pylist()
-        if dataset._indices is not None:  # a selection of rows: map back to the underlying table
-            lengths = [lengths[i] for i in dataset._indices.column(0).to_pylist()]
+        lengths = [len(ids) for ids in dataset["input_ids"]]
         order = sorted(indices, key=lambda i: -lengths[i])
         return [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
 

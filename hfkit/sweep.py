@@ -122,18 +122,18 @@ def run_sweep(target: str, specs: list[str], overrides: list[str], overwrite: bo
             data["strategies"].append(_score_strategy(job, task, prepared, trainer, texts_only, name, settings,
                                                       out_dir if is_main else None))
             if is_main:
-                runs.write_json(out_dir / SWEEP, data)  # a sweep that fails later keeps what it scored
+                _write(out_dir, data)  # a sweep that fails later keeps what it scored
         data["status"] = "complete"
     except BaseException as err:
         data["status"], data["error"] = "failed", f"{type(err).__name__}: {first_line(err)}"
         if is_main:
-            runs.write_json(out_dir / SWEEP, data)
+            _write(out_dir, data)
         raise
     finally:
         task.recipe = recipe
     environment = runs.env_info(args.seed, distributed.describe(trainer), command or sys.argv)
     if is_main:
-        runs.write_json(out_dir / SWEEP, data)
+        _write(out_dir, data)
         runs.write_json(out_dir / runs.ENV, environment)
         runs.write_text(out_dir / "sweep.md", markdown(data))
         out_dir = out_dir if is_run else runs.promote(out_dir)
@@ -142,6 +142,13 @@ def run_sweep(target: str, specs: list[str], overrides: list[str], overwrite: bo
         console.print(rich_table(data))
         console.print(f"Sweep written to: {out_dir}")
     return out_dir, data
+
+
+def _write(out_dir: Path, data: dict) -> None:
+    """sweep.json, secrets redacted (an error message may quote a token or a credentialed URL)."""
+    from hfkit.redaction import redact_value
+
+    runs.write_json(out_dir / SWEEP, redact_value(data))
 
 
 def _warm_up(trainer, prepared, recipe, settings: GenerationSection) -> None:

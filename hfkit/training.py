@@ -7,11 +7,13 @@ loses nothing: the record says `scoring_failed` and `hfkit eval RUN` finishes it
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from hfkit import distributed, job, lora, runs
+from hfkit import resume as resume_state
 from hfkit.console import console, results_table, say
 from hfkit.errors import HfkitError, Interrupted, first_line
 from hfkit.record import Evaluation, RunRecord, TrainStats, has_record, read_record, recording_failure
@@ -30,6 +32,8 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     from transformers import set_seed
 
     task = job.bind(recipe)
+    if resume is None:
+        runs.check_output_dir(recipe.output.dir)  # before any model loads
     args = job.training_arguments(recipe, task)
     model_path = job.materialize(recipe)  # a GGUF converted first lets the length check read its config
     job.check_model(recipe, task)
@@ -39,7 +43,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     if is_main:
         runs.write_text(run_dir / runs.RECIPE, redacted_yaml(recipe))
     record = RunRecord(kind="train", method=recipe.peft.method, task=recipe.task, model=recipe.model.display_name)
-    with recording_failure(run_dir, record, is_main):
+    with runs.replacing(run_dir, is_main), recording_failure(run_dir, record, is_main):
         set_seed(args.seed)
         prepared = job.prepare(recipe, task, model_path, with_train=True)
         say(preparation_table(prepared.report))
@@ -55,6 +59,9 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
 
         trainer = job.make_trainer(args, prepared, model)
         _log_into(trainer, run_dir)
+        environment = runs.env_info(args.seed, distributed.describe(trainer), command or sys.argv)
+        if is_main:  # written before training, so a resumed run keeps the command that started it
+            runs.write_json(run_dir / runs.ENV, resume_state.keep_first_command(run_dir, environment))
         scorer = job.make_scorer(recipe, prepared, trainer)
         record.baseline = _baseline(scorer, trainer, recipe, run_dir, resumed=resume is not None)
         if is_main:
@@ -62,6 +69,8 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         started = time.perf_counter()
         stop = StopOnInterrupt()
         trainer.add_callback(stop)
+        clock = resume_state.TrainingClock.from_checkpoint(checkpoint)  # time and loss before a resume
+        trainer.add_callback(clock)
         with stop.listening():
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - started
@@ -79,10 +88,8 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
                                if trainer.state.num_input_tokens_seen else None),
             steps=result.global_step, train_loss=result.training_loss, train_examples=len(prepared.train.dataset),
             resumed_from=checkpoint.name if checkpoint else None)
+        resume_state.cover_whole_run(record.train, clock, result, train_seconds)
         save_weights(trainer, prepared.tokenizer, run_dir, recipe.peft.method)
-        environment = runs.env_info(args.seed, distributed.describe(trainer), command or sys.argv)
-        if is_main:
-            runs.write_json(run_dir / runs.ENV, environment)
         record.final = score_into(run_dir, scorer, trainer, record, runs.PREDICTIONS)
         record.final.step = result.global_step
     record.status = "complete"
@@ -96,13 +103,21 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
 
 
 def save_weights(trainer, tokenizer, run_dir: Path, method: str) -> Path:
-    """The adapter (or the whole model) and the tokenizer, saved before anything else can fail."""
+    """The adapter (or the whole model) and the tokenizer, saved before anything else can fail.
+
+    Written into a hidden sibling that the main process renames into place once complete."""
     weights_dir = run_dir / (runs.ADAPTER if method == "lora" else runs.MODEL)
-    trainer.save_model(str(weights_dir))  # on every process: ZeRO-3 and FSDP gather the weights together
+    partial = runs.partial_folder(weights_dir)
+    if distributed.is_main():
+        shutil.rmtree(partial, ignore_errors=True)  # left by a save that crashed
+    distributed.state().wait_for_everyone()
+    trainer.save_model(str(partial))  # on every process: ZeRO-3 and FSDP gather the weights together
     if distributed.is_main():
         if method == "lora":
-            lora.check_saved_adapter(weights_dir)
-        tokenizer.save_pretrained(str(weights_dir))
+            lora.check_saved_adapter(partial)
+        tokenizer.save_pretrained(str(partial))
+        runs.swap_in(partial, weights_dir)
+    distributed.state().wait_for_everyone()
     return weights_dir
 
 

@@ -1,16 +1,19 @@
 """The recipe's `training` section is handed to TrainingArguments unchanged; this checks its keys first.
 
 Unknown keys get the closest real field, keys transformers 5 renamed or removed get the new name,
-and plain int/float/bool fields get a type check (a string learning rate would only fail deep
-inside the optimizer).
+plain int/float/bool fields get a type check (a string learning rate would only fail deep inside
+the optimizer), values TrainingArguments accepts but training cannot use are refused, and
+`report_to` must name integrations that are installed (Trainer would fail when it starts).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import math
 from typing import Any
 
-from hfkit.errors import suggest
+from hfkit.errors import suggest, suggest_value
 
 # Fields transformers 5 renamed or removed, so an old recipe gets the new name instead of a guess.
 TRAINING_RENAMED = {
@@ -61,6 +64,10 @@ def training_key_problems(training: dict[str, Any], args_class: type) -> list[st
             problems.append(f"training.{key}: not a {args_class.__name__} field{suggest(key, list(fields))}")
         elif not _type_fits(value, fields[key].type):
             problems.append(f"training.{key}: expected {_type_name(fields[key].type)}, got {value!r}")
+        elif key == "report_to":
+            problems += _reporting_problems(value)
+        elif (problem := _value_problem(key, value)) is not None:
+            problems.append(f"training.{key}: got {value!r}; {problem}")
     if "early_stopping_patience" in training:
         problems += early_stopping_problems(training)
     return problems
@@ -83,6 +90,57 @@ def early_stopping_problems(training: dict[str, Any]) -> list[str]:
     if not needed:
         return []
     return [f"training.early_stopping_patience: early stopping also needs {'; '.join(needed)}"]
+
+
+_AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+
+
+def _value_problem(key: str, value: Any) -> str | None:
+    """Values of the right type that would crash, or silently misbehave, once training starts."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    if key in ("learning_rate", "num_train_epochs") and not (math.isfinite(value) and value > 0):
+        return "must be a finite number above 0"
+    if key in _AT_LEAST_ONE and value < 1:
+        return "must be at least 1"
+    if key == "max_steps" and (value == 0 or value < -1):  # TrainingArguments reads 0 as "unset": a whole epoch
+        return "give the number of steps to train (at least 1), or -1 to train num_train_epochs"
+    return None
+
+
+# report_to name -> (module that must be importable, what to pip install); kubeflow needs no package
+REPORTERS = {
+    "azure_ml": ("azureml.core", "azureml-core"), "clearml": ("clearml", "clearml"),
+    "codecarbon": ("codecarbon", "codecarbon"), "comet_ml": ("comet_ml", "comet-ml"),
+    "dagshub": ("dagshub", "dagshub mlflow"), "dvclive": ("dvclive", "dvclive"), "flyte": ("flytekit", "flytekit"),
+    "kubeflow": (None, None), "mlflow": ("mlflow", "mlflow"), "neptune": ("neptune", "neptune"),
+    "swanlab": ("swanlab", "swanlab"), "tensorboard": ("tensorboard", "tensorboard"),
+    "trackio": ("trackio", "trackio"), "wandb": ("wandb", "wandb"),
+}
+
+
+def _reporting_problems(value: Any) -> list[str]:
+    names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    problems = []
+    for name in names:
+        if name in ("none", "all") or not isinstance(name, str):
+            continue
+        if name not in REPORTERS:
+            problems.append(f"training.report_to: {name!r} is not a reporting integration"
+                            f"{suggest_value(name, ['none', 'all', *REPORTERS])}")
+            continue
+        module, package = REPORTERS[name]
+        if module and not _installed(module) and not (name == "tensorboard" and _installed("tensorboardX")):
+            problems.append(f"training.report_to: {name} is not installed; pip install {package} "
+                            "(or set training.report_to: none)")
+    return problems
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a dotted name whose parent package is missing
+        return False
 
 
 _SIMPLE_TYPES = {int: (int,), float: (int, float), bool: (bool,)}

@@ -49,6 +49,7 @@ def validate(recipe_path: str, overrides: list[str], skip_hub: bool = False, ove
         job.training_arguments(recipe, task, Path(tmp))
     done.append(f"training: {task.training_args_class().__name__} accepts {len(recipe.training)} keys")
 
+    runs.check_output_dir(recipe.output.dir)
     run_dir = runs.run_dir_path(recipe.output.dir, recipe.run_name, recipe.output.timestamp)
     if not recipe.output.timestamp:
         runs.check_new_run_dir(run_dir, overwrite)

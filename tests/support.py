@@ -156,3 +156,25 @@ def record_of(run: Path):
 
 def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# `python killer.py ARGS` runs `hfkit ARGS` and kills itself with SIGKILL at the end of training step 3
+# (a crash: no handler runs, nothing is flushed), e.g. after the checkpoint of step 2.
+KILL_AT_STEP_3 = """
+import os, signal, sys
+import transformers
+from transformers import TrainerCallback
+
+class Die(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+original_init = transformers.Trainer.__init__
+def init_with_death(self, *a, **k):
+    original_init(self, *a, **k)
+    self.add_callback(Die())
+transformers.Trainer.__init__ = init_with_death
+from hfkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""

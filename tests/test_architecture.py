@@ -21,7 +21,7 @@ LAYERS = [
     {"models", "lora", "cleaning", "data", "generation"},
     {"tasks"},
     {"recipe", "scoring"},
-    {"job", "trainer"},
+    {"job", "trainer", "resume"},
     {"training", "evaluation", "validate", "merge", "cards", "significance", "sweep"},
     {"hub", "compare", "charts", "tables", "report_html", "api", "cli", "__init__", "__main__"},
 ]

@@ -63,12 +63,18 @@ def test_train_writes_a_complete_run_folder_that_eval_and_merge_read_back(tiny_l
     assert jsonl(eval_dir / "predictions.jsonl") == predictions
 
     # merge folds the adapter in; plain transformers loads the result
+    capsys.readouterr()
     assert main(["merge", str(run)]) == 0
+    assert "(float32 weights, the base checkpoint's dtype; --dtype changes it)" in capsys.readouterr().out
     from transformers import AutoModelForCausalLM
 
     merged = AutoModelForCausalLM.from_pretrained(run / "merged")
     assert sum(p.numel() for p in merged.parameters()) == record.parameters["total"] - record.parameters["trainable"]
     assert merged.dtype.__repr__() == "torch.float32"  # the base checkpoint's dtype, not training's bf16 copy
+    assert main(["merge", str(run), "--output", str(tmp_path / "merged16"), "--dtype", "bfloat16"]) == 0
+    assert "(bfloat16 weights)" in capsys.readouterr().out
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "merged16").dtype.__repr__() == "torch.bfloat16"
+    assert not list(tmp_path.glob(".merged16*")) and not list(run.glob(".*"))  # no staging folder left behind
 
 
 def test_full_fine_tuning_saves_the_model(tiny_llama, tmp_path):
@@ -98,9 +104,16 @@ def test_text_format_trains_on_packed_blocks(tiny_llama, tmp_path):
 
 def test_eval_of_a_recipe_scores_the_untrained_model(tiny_llama, tmp_path):
     recipe = tiny_recipe(tmp_path, tiny_llama)
-    assert main(["eval", str(recipe)]) == 0
+    # scoring the training file itself trains nothing, so it is not "contaminated"
+    overrides = [f"data.validation_file={tmp_path / 'train.jsonl'}", "data.max_eval_samples=6", "output.timestamp=false"]
+    assert main(["eval", str(recipe), *overrides]) == 0
     record = record_of(only_run(tmp_path))
     assert record.final is None and "exact_match" in record.baseline.metrics and record.method == "zero-shot"
+    assert record.baseline.examples == 6
+    # --overwrite: the new scores replace the folder once written (not left in a hidden staging folder)
+    assert main(["eval", str(recipe), *overrides, "data.max_eval_samples=3", "--overwrite"]) == 0
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["generation-tiny"]
+    assert record_of(only_run(tmp_path)).baseline.examples == 3
 
 
 def test_an_existing_run_folder_is_kept_unless_overwrite(tiny_llama, tmp_path, capsys):

@@ -1,11 +1,13 @@
 """Data loading, column mapping, cleaning counts, splitting and decontamination."""
 
+import json
+
 import pytest
 from datasets import Dataset
 from support import date_rows, write_jsonl
 
 from hfkit.cleaning import clean_split, normalize_whitespace
-from hfkit.data import load_splits
+from hfkit.data import load_file, load_splits
 from hfkit.errors import HfkitError
 from hfkit.schema import CleanSection, DataSection
 
@@ -143,8 +145,9 @@ def test_text_files_and_json_arrays_load(tmp_path):
 @pytest.mark.parametrize("content, expected", [
     (b"", "is empty"),
     (b'{"prompt": "caf\xe9"}\n', "not valid UTF-8"),
-    (b'{"prompt": "a", "completion": \n', "cannot read"),
-    (b'{\n  "data": [{"x": 1}]\n}\n', "holds one JSON object"),
+    (b'{"prompt": "a", "completion": \n', "not valid JSON"),
+    (b'{\n  "rows": [{"x": 1}]\n}\n', "holds one JSON object, not a list of examples .its keys: rows.; set data.field"),
+    (b'{"prompt": "a", "completion": "b"}\n{"prompt": "a" "completion": "b"}\n', "line 2 is not valid JSON"),
 ])
 def test_bad_files_get_clear_errors(tmp_path, content, expected):
     (tmp_path / "t.jsonl").write_bytes(content)
@@ -167,3 +170,23 @@ def test_missing_columns_list_what_exists(tmp_path):
     cfg = DataSection(train_file=str(tmp_path / "t.jsonl"), columns={"query": "prompt"})
     with pytest.raises(HfkitError, match="data.columns: t.jsonl has no column 'query'; its columns are: question, answer"):
         load_splits(cfg, PC, PC, seed=0)
+
+
+def test_squad_json_with_flat_rows_under_data_loads_as_transformers_reads_it(tmp_path):
+    # transformers' QA examples and fixtures: {"version": ..., "data": [flat rows]}, read with field="data"
+    rows = [{"id": "q1", "question": "Where?", "context": "Anna was born in Lisbon.",
+             "answers": {"text": ["Lisbon"], "answer_start": [17]}}]
+    for name, text in (("indented.json", json.dumps({"version": "2.0", "data": rows}, indent=2)),
+                       ("one_line.json", json.dumps({"version": "2.0", "data": rows}))):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert load_file(tmp_path / name, "data.validation_file")[0] == rows[0]
+
+
+def test_data_field_names_the_key_that_holds_the_examples(tmp_path):
+    document = {"meta": {"source": "x"}, "examples": [{"prompt": f"p{i}", "completion": f"c{i}"} for i in range(4)]}
+    (tmp_path / "d.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    splits, _ = load_splits(DataSection(train_file=str(tmp_path / "d.json"), field="examples",
+                                        validation_fraction=0.25), PC, PC, seed=0)
+    assert len(splits["train"]) + len(splits["validation"]) == 4
+    with pytest.raises(HfkitError, match="data.field is 'rows', but the file has no list under that key .its keys: meta, examples."):
+        load_splits(DataSection(train_file=str(tmp_path / "d.json"), field="rows"), PC, PC, seed=0)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import record_of, tiny_recipe
+from support import KILL_AT_STEP_3, record_of, tiny_recipe
 
 from hfkit.cli import main
 
@@ -86,31 +86,11 @@ def test_two_processes_score_every_example_once_like_one_process(tiny_llama, tmp
     assert during["eval_exact_match"] == both.metrics["exact_match"]
 
 
-KILL_AFTER_STEP_3 = """
-import os, signal, sys
-import transformers
-from transformers import TrainerCallback
-
-class Die(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:  # after the checkpoint at step 2 and the log line of step 3
-            os.kill(os.getpid(), signal.SIGKILL)
-
-original_init = transformers.Trainer.__init__
-def init_with_death(self, *a, **k):
-    original_init(self, *a, **k)
-    self.add_callback(Die())
-transformers.Trainer.__init__ = init_with_death
-from hfkit.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_path):
     recipe = tiny_recipe(tmp_path, tiny_llama)
     overrides = ["training.max_steps=6", "training.save_strategy=steps", "training.save_steps=2", "eval.baseline=true"]
     killer = tmp_path / "killer.py"
-    killer.write_text(KILL_AFTER_STEP_3)
+    killer.write_text(KILL_AT_STEP_3)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     died = subprocess.run([sys.executable, str(killer), "train", str(recipe), *overrides], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -131,6 +111,17 @@ def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_
     logged = [entry["step"] for entry in record.log_history if "loss" in entry]
     assert logged == [1, 2, 3, 4, 5, 6]  # none lost, none twice
     assert (run / "adapter" / "adapter_model.safetensors").is_file()
+
+    # the numbers cover the whole run, not only the steps after the resume
+    losses = [entry["loss"] for entry in record.log_history if "loss" in entry]
+    assert record.train.train_loss == pytest.approx(sum(losses) / 6, rel=1e-6)
+    before = json.loads((run / "checkpoint-2" / "trainer_state.json").read_text())["stateful_callbacks"]["TrainingClock"]
+    assert 0 < before["attributes"]["runtime_s"] < record.train.runtime_s
+    samples = 6 * 4  # max_steps x batch size
+    assert samples * 0.9 < record.train.samples_per_second * record.train.runtime_s < samples * 1.5
+    env = json.loads((run / "env.json").read_text())  # the command that started the run, and the one that resumed it
+    assert env["command"][:3] == ["hfkit", "train", str(recipe)] and env["resumed_with"] == [
+        ["hfkit", "train", "--resume", str(run)]]
 
 
 def test_resume_needs_a_run_folder(tmp_path, capsys):

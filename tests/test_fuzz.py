@@ -26,11 +26,13 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.di
                                                                                             max_size=3), max_leaves=8)
 SECTION_KEYS = {
     "model": ["name_or_path", "gguf_file", "dtype", "trust_remote_code", "encoder_decoder", "revision"],
-    "data": ["train_file", "format", "columns", "max_length", "clean", "validation_fraction", "dataset", "num_proc"],
+    "data": ["train_file", "format", "columns", "max_length", "clean", "validation_fraction", "dataset", "num_proc",
+             "field"],
     "peft": ["method", "r", "alpha", "dropout", "target_modules", "use_dora"],
-    "training": ["learning_rate", "max_steps", "eval_strategy", "seed", "per_device_train_batch_size", "bf16"],
+    "training": ["learning_rate", "max_steps", "eval_strategy", "seed", "per_device_train_batch_size", "bf16",
+                 "report_to", "num_train_epochs", "hub_token"],
     "generation": ["max_new_tokens", "num_beams", "top_p", "temperature"],
-    "eval": ["metrics", "baseline", "split", "metric_args"],
+    "eval": ["metrics", "baseline", "split", "metric_args", "trust_remote_code"],
     "output": ["dir", "name", "timestamp"],
     "qa": ["mode", "doc_stride", "max_seq_length"],
     "hub": ["push", "repo_id", "language"],
@@ -78,13 +80,16 @@ rows = st.lists(st.dictionaries(fields, values, max_size=4), max_size=6)
 
 @FUZZ
 @given(content=rows, extension=st.sampled_from([".jsonl", ".json", ".csv", ".txt"]), raw=st.binary(max_size=80),
-       use_raw=st.booleans(), fmt=st.sampled_from([("prompt", "completion"), ("text",), ("messages",)]))
-def test_data_files(content, extension, raw, use_raw, fmt):
+       use_raw=st.booleans(), fmt=st.sampled_from([("prompt", "completion"), ("text",), ("messages",)]),
+       field=st.none() | st.sampled_from(["data", "rows"]), as_document=st.booleans())
+def test_data_files(content, extension, raw, use_raw, fmt, field, as_document):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"data{extension}"
         if use_raw:
             path.write_bytes(raw)
+        elif as_document:  # {"version": ..., "data": [rows]}, as SQuAD and transformers' fixtures write it
+            path.write_text(json.dumps({"version": "1", field or "data": content}, indent=1), encoding="utf-8")
         else:
             path.write_text("".join(json.dumps(row) + "\n" for row in content), encoding="utf-8")
-        cfg = DataSection(train_file=str(path), validation_fraction=0.5)
+        cfg = DataSection(train_file=str(path), validation_fraction=0.5, field=field)
         _accept_only_hfkit_errors(lambda: load_splits(cfg, fmt, fmt, seed=0))

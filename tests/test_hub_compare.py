@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from hub_server import FakeHub
 from fake_runs import fake_run
+from hub_server import FakeHub
 from support import jsonl, record_of, tiny_recipe
 
 from hfkit.cli import main
+from hfkit.record import RunRecord
 
 TOKEN = "hf_FakeTokenForTests1234567890"
 
@@ -179,6 +180,9 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
     fake_run(root, "a-gen", "generation", {"exact_match": 0.75}, {"exact_match": 0.25}, losses=[(1, 2.0), (2, 1.0)])
     fake_run(root, "b-tr", "translation", {"sacrebleu": 30.0, "chrf": 50.0}, {"sacrebleu": 10.0, "chrf": 40.0})
     fake_run(root, "c-broken", "generation", None)  # a run without metrics.json
+    failed = fake_run(root, "d-failed", "generation", None)
+    RunRecord(status="failed", error="RuntimeError: out of memory", task="generation").write(failed)
+    fake_run(root, ".a-gen.new-20261201-000000", "generation", {"exact_match": 1.0})  # a replacement being staged
     assert main(["compare", str(root), "--format", "markdown", "--output", str(tmp_path / "report")]) == 0
     out = capsys.readouterr()
     markdown = out.out
@@ -192,8 +196,11 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
     assert "a-gen: not paired: no predictions file with example ids" in markdown  # said, not left blank
     assert "wrote " not in out.out and f"wrote {tmp_path / 'report' / 'report.html'}" in out.err
 
+    assert "| d-failed | failed: RuntimeError: out of memory | lora |  |  |" in markdown  # the error, not a blank
+    assert ".a-gen.new" not in markdown
+
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report" / "compare.csv").read_text())))
-    assert [r["run"] for r in rows] == ["a-gen", "b-tr", "c-broken"]
+    assert [r["run"] for r in rows] == ["a-gen", "b-tr", "c-broken", "d-failed"]
     assert rows[0]["exact_match_delta"] == "0.5" and rows[2]["exact_match_final"] == "" and rows[1]["chrf_final"] == "50.0"
     data = json.loads((tmp_path / "report" / "compare.json").read_text())
     sacrebleu = data["runs"][1]["metrics"]["sacrebleu"]
@@ -206,7 +213,7 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
             image.verify()
             assert image.format == "PNG"
     page = (tmp_path / "report" / "report.html").read_text()
-    assert all(f'<tr data-run="{run}">' in page for run in ("a-gen", "b-tr", "c-broken"))
+    assert all(f'<tr data-run="{run}">' in page for run in ("a-gen", "b-tr", "c-broken", "d-failed"))
     assert page.count("data:image/png;base64,") == 4
     assert not (tmp_path / "report" / "curves_a-gen.png").exists()  # no evaluation while training: its loss is in loss_curves
 

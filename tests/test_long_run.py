@@ -2,7 +2,7 @@
 
 import pytest
 from safetensors.torch import load_file
-from support import jsonl, make_tiny_seq2seq, record_of, tiny_recipe, write_jsonl
+from support import KILL_AT_STEP_3, jsonl, make_tiny_seq2seq, record_of, tiny_recipe, write_jsonl
 
 from hfkit.cli import main
 
@@ -140,26 +140,6 @@ def test_periodic_predictions_are_not_written_but_the_final_ones_are(tiny_llama,
     assert main(["train", str(recipe), "training.eval_strategy=steps", "training.eval_steps=1", "eval.baseline=false"]) == 0
     run = only_run(tmp_path)
     assert len(jsonl(run / "predictions.jsonl")) == 6 and not (run / "predictions.partial.jsonl").exists()
-
-
-KILL_AT_STEP_3 = """
-import os, signal, sys
-import transformers
-from transformers import TrainerCallback
-
-class Die(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:  # checkpoint-2 (with its evaluation) is complete; step 3's is not
-            os.kill(os.getpid(), signal.SIGKILL)
-
-original_init = transformers.Trainer.__init__
-def init_with_death(self, *a, **k):
-    original_init(self, *a, **k)
-    self.add_callback(Die())
-transformers.Trainer.__init__ = init_with_death
-from hfkit.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def test_resume_keeps_the_best_checkpoint_and_early_stopping_state(tiny_llama, tmp_path):

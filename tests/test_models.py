@@ -93,3 +93,43 @@ def test_remote_code_is_refused_unless_the_recipe_allows_it(tmp_path):
     save_file({}, str(tmp_path / "model.safetensors"))
     with pytest.raises(HfkitError, match="needs custom code.*trust_remote_code: true"):
         models.load_model(str(tmp_path), ModelSection(name_or_path=str(tmp_path)), "AutoModelForCausalLM")
+
+
+def test_the_gguf_cache_key_reads_only_the_header_and_follows_changes(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    big = tmp_path / "big.gguf"
+    with big.open("wb") as f:
+        f.write(b"GGUF" + bytes(range(256)) * 64)
+        f.truncate(4 * 2**30)  # 4 GB, sparse: hashing all of it took minutes for real multi-GB files
+    read = []
+    real_open = Path.open
+
+    class Counting:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def read(self, size=-1):
+            data = self.handle.read(size)
+            read.append(len(data))
+            return data
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: Counting(real_open(self, *a, **k)))
+    first = models._gguf_cache_folder(big)
+    assert models._gguf_cache_folder(big) == first and sum(read) <= 2 * 2**20
+    monkeypatch.undo()
+    stat = big.stat()
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # rewritten in place: a new modification time
+    touched = models._gguf_cache_folder(big)
+    assert touched != first
+    with big.open("r+b") as f:
+        f.truncate(4 * 2**30 + 1)  # another size
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert models._gguf_cache_folder(big) not in (first, touched)

@@ -133,3 +133,13 @@ def test_resolved_recipe_round_trips(tmp_path):
     recipe = load_recipe(recipe_file(tmp_path), ["peft.r=4"])
     again = recipe_file(tmp_path, recipe.to_yaml(), name="resolved.yaml")
     assert load_recipe(again).model_dump() == recipe.model_dump()
+
+
+def test_good_values_next_to_the_refused_ones_are_accepted(tmp_path):
+    recipe = load_recipe(recipe_file(tmp_path), [
+        "training.max_steps=-1", "training.learning_rate=1e-4", "training.report_to=none",
+        "eval.metrics=[sacrebleu, rouge, someone/metric]", "eval.trust_remote_code=true",
+        "eval.metric_args={sacrebleu: {tokenize: intl}, rouge: {tokenizer: char, rouge_types: [rouge1]}}"])
+    assert recipe.eval.trust_remote_code and recipe.training["max_steps"] == -1
+    message = error_of(tmp_path, MINIMAL + "training: {learning_rate: .inf, per_device_eval_batch_size: 0}\n")
+    assert "2 problems" in message and "got inf" in message and "per_device_eval_batch_size: got 0" in message

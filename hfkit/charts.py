@@ -170,6 +170,7 @@ def _curve(axis, points: list[tuple], name: str, color: str) -> None:
     axis.plot(steps, values, marker="." if len(points) < 60 else None, color=color, label=name)
     axis.annotate(label(values[-1]), (steps[-1], values[-1]), textcoords="offset points", xytext=(4, 4), fontsize=7,
                   color=color)
+    axis.margins(x=0.1, y=0.1)  # room for the last value's label
 
 
 def loss_chart(summaries: list, path: Path) -> Path | None:

@@ -347,6 +347,7 @@ def main() -> dict:
         "train_vs_trl_best": round(hfkit_tps / median(fastest, "tokens_per_second"), 3) if fastest else None,
         "trl_fastest_setting": fastest,
         "cpu_bf16_matmul_gflops": round(bf16_peak / 1e9, 1), "cpu_fp32_matmul_gflops": round(fp32_peak / 1e9, 1),
+        "cpu_bf16_matmul_gflops_each_round": [round(m["bf16_matmul_flops"] / 1e9, 1) for m in matmul],
         "hfkit_train_gflops": round(median("hfkit", "flops_per_second") / 1e9, 1),
         "cpu_mfu": round(median("hfkit", "flops_per_second") / bf16_peak, 3),
         "cpu_mfu_lm_head_all_positions": round(median("hfkit", "flops_all_per_second") / bf16_peak, 3),
@@ -361,6 +362,7 @@ def main() -> dict:
                     "padded_tokens_per_step": round(median(s, "padded_tokens_per_step"), 1),
                     "seconds": round(median(s, "seconds"), 2),
                     "mfu": round(median(s, "flops_per_second") / bf16_peak, 3),
+                    "tokens_per_second_each_round": [round(run["tokens_per_second"], 1) for run in runs[s]],
                     "whole_run_samples_per_second": round(median(s, "whole_run_samples_per_second"), 3)}
                  for s in settings},
     }

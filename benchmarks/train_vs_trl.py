@@ -44,7 +44,8 @@ Keys: `train_vs_trl_default` = hfkit tokens/s / `trl_default_fp32` tokens/s;
 `train_vs_trl_best` = hfkit tokens/s / the fastest TRL setting of this run.
 
 MFU: `cpu_mfu` = hfkit's achieved training FLOP/s / this machine's bf16 matmul FLOP/s
-(benchmarks/cpu_flops.py: a 2048² `torch.matmul`, median of several after warm-up). Model FLOPs
+(benchmarks/cpu_flops.py: a 2048² `torch.matmul`, median of several after warm-up, measured right
+before and right after each hfkit run; their mean is that run's peak), median over rounds. Model FLOPs
 of LoRA training with a frozen base, counted per sequence of s real tokens with t target
 positions (positions whose next-token label counts), L layers, hidden d, attention width
 a = heads·head_dim, vocabulary V:
@@ -303,13 +304,16 @@ def main() -> dict:
         folder = Path(tmp)
         write_data(folder, rows)
         for round_index in range(args.repeats):
-            matmul.append(cpu_flops.measure())
             order = settings if round_index % 2 == 0 else settings[::-1]
             for setting in order:
                 started = time.perf_counter()
-                if setting == "hfkit":
+                if setting == "hfkit":  # the matmul peak right before and after, for this run's MFU
+                    matmul.append(cpu_flops.measure())
                     log, whole = run_hfkit(folder, model, max_steps)
-                else:
+                    matmul.append(cpu_flops.measure())
+                    peak = statistics.mean(m["bf16_matmul_flops"] for m in matmul[-2:])
+                else:  # informational MFU of TRL's runs: against the median peak of the whole run, below
+                    peak = None
                     log, whole = run_trl(folder, model, max_steps, setting, args.variants_dtype)
                 w = step_timer.window(log, args.warmup, args.steps)
                 print(f"round {round_index + 1}: {setting}: {w['tokens'] / w['seconds']:.1f} tokens/s "
@@ -322,6 +326,7 @@ def main() -> dict:
                     "tokens_per_step": w["tokens"] / args.steps, "sequences_per_step": w["sequences"] / args.steps,
                     "padded_tokens_per_step": sum(math.prod(b["shape"]) for b in w["batches"]) / args.steps,
                     "flops_per_second": flops / w["seconds"], "flops_all_per_second": flops_all / w["seconds"],
+                    "peak": peak,
                     "whole_run_samples_per_second": whole["samples_per_second"],
                     "frozen_dtype": log.get("frozen_dtype"), "bf16_autocast": log.get("bf16_autocast"),
                     "gradient_checkpointing": log.get("gradient_checkpointing")})
@@ -331,6 +336,9 @@ def main() -> dict:
 
     bf16_peak = statistics.median(m["bf16_matmul_flops"] for m in matmul)
     fp32_peak = statistics.median(m["fp32_matmul_flops"] for m in matmul)
+    for run in (run for setting_runs in runs.values() for run in setting_runs):
+        run["mfu"] = run["flops_per_second"] / (run["peak"] or bf16_peak)
+        run["mfu_all"] = run["flops_all_per_second"] / (run["peak"] or bf16_peak)
     trl = [s for s in settings if s != "hfkit"]
     hfkit_tps = median("hfkit", "tokens_per_second")
     fastest = max(trl, key=lambda s: median(s, "tokens_per_second")) if trl else None
@@ -347,21 +355,21 @@ def main() -> dict:
         "train_vs_trl_best": round(hfkit_tps / median(fastest, "tokens_per_second"), 3) if fastest else None,
         "trl_fastest_setting": fastest,
         "cpu_bf16_matmul_gflops": round(bf16_peak / 1e9, 1), "cpu_fp32_matmul_gflops": round(fp32_peak / 1e9, 1),
-        "cpu_bf16_matmul_gflops_each_round": [round(m["bf16_matmul_flops"] / 1e9, 1) for m in matmul],
+        "cpu_bf16_matmul_gflops_around_each_hfkit_run": [round(m["bf16_matmul_flops"] / 1e9, 1) for m in matmul],
         "hfkit_train_gflops": round(median("hfkit", "flops_per_second") / 1e9, 1),
-        "cpu_mfu": round(median("hfkit", "flops_per_second") / bf16_peak, 3),
-        "cpu_mfu_lm_head_all_positions": round(median("hfkit", "flops_all_per_second") / bf16_peak, 3),
+        "cpu_mfu": round(median("hfkit", "mfu"), 3),
+        "cpu_mfu_lm_head_all_positions": round(median("hfkit", "mfu_all"), 3),
         "cpu_mfu_flops_formula": (
             "per sequence of s real tokens, t target positions: 2Ps + 2(P-P_qkv0)s [frozen linear layers, forward + "
             "input gradient, P = L(d*a + 2d*kv*hd + a*d + 3d*ffn)] + 12*L*a*s^2 [attention, 4 forward + 8 backward] "
             "+ 4*d*V*t [tied LM head on target positions, forward + input gradient] + 6*P_lora*s; "
-            "achieved FLOP/s over the timed steps / median bf16 2048^2 matmul FLOP/s"),
+            "achieved FLOP/s over the timed steps / bf16 2048^2 matmul FLOP/s measured around that run; median over rounds"),
         "runs": {s: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in runs[s][0].items()
                      if k in ("frozen_dtype", "bf16_autocast", "gradient_checkpointing")}
                  | {"tokens_per_step": round(median(s, "tokens_per_step"), 1),
                     "padded_tokens_per_step": round(median(s, "padded_tokens_per_step"), 1),
                     "seconds": round(median(s, "seconds"), 2),
-                    "mfu": round(median(s, "flops_per_second") / bf16_peak, 3),
+                    "mfu": round(median(s, "mfu"), 3),
                     "tokens_per_second_each_round": [round(run["tokens_per_second"], 1) for run in runs[s]],
                     "whole_run_samples_per_second": round(median(s, "whole_run_samples_per_second"), 3)}
                  for s in settings},

@@ -24,8 +24,8 @@ default `bf16=True` raises "Your setup doesn't support bf16/gpu" on a CPU-only m
 
 Data: SYNTHETIC. The issue measured on WMT en-ro pairs, which cannot be downloaded here, so 128
 deterministic "translate English to Romanian" prompt/completion pairs are generated: English-like
-parliamentary sentences and a made-up word-by-word "Romanian" (with diacritics, so it tokenises
-about as badly as real Romanian does with this English BPE). Total lengths (prompt + completion +
+parliamentary sentences and a made-up word-by-word "Romanian" (with some diacritics; it takes
+about twice the English side's tokens, as real Romanian does with this English BPE). Total lengths (prompt + completion +
 EOS, in SmolLM2 tokens) follow a log-normal (median ~140) clipped to 40-500; the JSON reports the
 actual spread. Written as JSONL {prompt, completion} to a temporary folder that both sides read.
 
@@ -34,6 +34,9 @@ step_timer.py patches `transformers.Trainer` in the child process; hfkit's code 
 The first `--warmup` steps are excluded: the clock runs from the end of step `warmup` to the end of
 step `warmup + steps`, so it covers whole iterations (data loading, collation, forward, backward,
 optimizer step) and nothing else (no model loading, tokenisation or evaluation).
+
+Batches differ by design (hfkit groups them by length, TRL draws them at random, bfd packs rows of
+up to 1024 tokens, so its steps carry ~6x the tokens of the others); tokens/s compares them fairly.
 
 Tokens: counted the same way on both sides, from the tensors each batch actually feeds the model:
 the non-padding tokens of prompt + completion + EOS (row sums of attention_mask; for padding-free

@@ -27,7 +27,7 @@ test: install $(VENV)/.dev-installed
 
 # Benchmarks print measured numbers and ratios; they are never part of the tests.
 # Writes benchmarks/results/<UTC time>.json and the table in benchmarks/README.md.
-bench: install
+bench: install $(VENV)/.bench-installed
 	$(OFFLINE) $(PY) benchmarks/run_all.py
 
 install: $(VENV)/.project-installed $(VENV)/.checkpoints-installed
@@ -52,6 +52,12 @@ $(VENV)/.checkpoints-installed: $(VENV)/.torch-installed
 
 $(VENV)/.dev-installed: pyproject.toml $(VENV)/.project-installed
 	$(PIP) install -e ".[dev,tracking]"
+	touch $@
+
+# The `bench` extra (TRL, pinned in pyproject.toml) without its dependencies: `pip install --no-deps
+# -e .[bench]` would skip the extra's packages too, so its requirements are read from pyproject.toml.
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.project-installed
+	$(PIP) install --no-deps $$($(PY) -c "import re; print(*re.findall(r'\"([^\"]+)\"', re.search(r'^bench = \[(.*)\]', open('pyproject.toml').read(), re.M).group(1)))")
 	touch $@
 
 clean:

@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["eval_generation.py", "eval_generation_decoder.py", "cached_prep.py", "train_throughput.py",
-           "lora_memory.py", "periodic_eval.py", "bootstrap_speed.py"]
+SCRIPTS = ["eval_generation.py", "eval_generation_decoder.py", "decoder_eval_vs_batched.py", "cached_prep.py",
+           "train_throughput.py", "train_vs_trl.py", "lora_memory.py", "lora_memory_8x512.py",
+           "periodic_eval.py", "bootstrap_speed.py"]
 TARGETS = {  # key: (comparison, target)
     "train_throughput_ratio": (">=", 1.0),
     "length_aware_tokens_ratio": (">=", 1.3),
@@ -25,6 +26,11 @@ TARGETS = {  # key: (comparison, target)
     "eval_generation_speedup_decoder": (">=", 3.0),
     "cached_prep_fraction": ("<=", 0.10),
     "lora_vs_full_peak_rss": ("<=", 0.60),
+    "train_vs_trl_default": (">=", 2.5),
+    "train_vs_trl_best": (">=", 2.5),
+    "cpu_mfu": (">=", 0.85),
+    "lora_peak_rss_gb_8x512": ("<=", 3.0),
+    "decoder_eval_vs_batched_generate": (">=", 1.5),
     # a 95% bootstrap interval (1000 resamples) costs at most this many times the metric itself
     "bootstrap_vs_metric_seconds": ("<=", 3.0),
 }

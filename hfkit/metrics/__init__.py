@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hfkit.errors import HfkitError
+from hfkit.errors import HfkitError, first_line
 
 _HERE = Path(__file__).parent
 
@@ -41,7 +41,7 @@ def load(name: str):
     try:
         return evaluate.load(name)
     except Exception as err:  # evaluate raises FileNotFoundError, ConnectionError, ...
-        raise HfkitError(f"cannot load Hub metric {name!r}: {str(err).splitlines()[0]}") from None
+        raise HfkitError(f"cannot load Hub metric {name!r}: {first_line(err)}") from None
 
 
 def compute(metric_names: list[str], predictions: list, references: list,

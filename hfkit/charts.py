@@ -77,7 +77,7 @@ def overview_chart(comparison, path: Path) -> Path | None:
     finite = [abs(v) for _, v, _, _ in items if math.isfinite(v)]
     cap = max(finite + [10.0]) * 1.25
     tasks = list(dict.fromkeys(task for _, _, task, _ in items))
-    figure, axis = plt.subplots(figsize=(9, 0.42 * len(items) + 1.6))
+    figure, axis = plt.subplots(figsize=(10, 0.42 * len(items) + 1.6))
     for row, (name, value, task, text) in enumerate(items):
         shown = max(-cap, min(cap, value))
         axis.barh(row, shown, color=COLORS[tasks.index(task) % len(COLORS)], hatch="//" if shown != value else None,
@@ -86,9 +86,16 @@ def overview_chart(comparison, path: Path) -> Path | None:
     axis.axvline(0, color="#444", linewidth=0.8)
     axis.set_yticks(range(len(items)), [name for name, _, _, _ in items], fontsize=8)
     axis.invert_yaxis()
-    axis.set_xlim(-cap * (1.6 if any(v < 0 for _, v, _, _ in items) else 0.05), cap * 1.6)
-    axis.set_xlabel("change over the run's own baseline (%); right = better (loss, perplexity, TER: a fall)")
-    axis.set_title("Fine-tuning gains: final vs baseline, per run and metric  (* p < 0.05, ns not significant)")
+    negative = any(v < 0 for _, v, _, _ in items)
+    scale = ""
+    if cap > 250:  # gains from a near-zero baseline run to thousands of %: a log scale beyond +-10%
+        axis.set_xscale("symlog", linthresh=10)
+        axis.set_xlim(-cap * 12 if negative else 0, cap * 12)
+        scale = ", log scale beyond 10%"
+    else:
+        axis.set_xlim(-cap * (1.6 if negative else 0.05), cap * 1.6)
+    axis.set_xlabel(f"change over the run's baseline (%{scale}); right = better, also for loss, perplexity, TER")
+    axis.set_title("Fine-tuning gains, final vs baseline (* p < 0.05, ns: not significant)")
     axis.legend(title="task", fontsize=8, loc="lower right")
     axis.grid(axis="x", alpha=0.3)
     return _save(figure, path)
@@ -141,7 +148,7 @@ def run_curves(summary, out_dir: Path) -> Path | None:
     figure, axes = plt.subplots(math.ceil(panels / columns), columns, figsize=(4.6 * columns, 3.6 * math.ceil(panels / columns)),
                                 squeeze=False)
     flat = [axis for row in axes for axis in row]
-    best = (record.best or {}) if record else {}
+    best = best_step(record)
     _curve(flat[0], train, "training loss", COLORS[0])
     _curve(flat[0], [(e["step"], e["eval_loss"]) for e in evals], "validation loss", COLORS[1])
     flat[0].set_ylabel("loss (nats per target token)", fontsize=8)
@@ -161,6 +168,18 @@ def run_curves(summary, out_dir: Path) -> Path | None:
         axis.axis("off")
     figure.suptitle(f"{summary.name}: training curves")
     return _save(figure, out_dir / file_name("curves", summary.name))
+
+
+def best_step(record) -> dict:
+    """record.best ({step, metric, value, restored}; {} without one). Without checkpoints Trainer
+    keeps the best value but not its step: then the step is the first evaluation in the log with
+    that value, and `inferred` says so."""
+    best = dict((record.best or {}) if record else {})
+    if best and best.get("step") is None and best.get("metric"):
+        steps = [e["step"] for e in record.log_history if e.get(best["metric"]) == best.get("value") and "step" in e]
+        if steps:
+            best.update(step=steps[0], inferred=True)
+    return best
 
 
 def _curve(axis, points: list[tuple], name: str, color: str) -> None:

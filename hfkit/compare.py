@@ -238,7 +238,9 @@ def by_task(summaries: list[RunSummary]) -> dict[str, list[RunSummary]]:
 
 
 def metric_names(summaries: list[RunSummary]) -> list[str]:
-    return list(dict.fromkeys(name for s in summaries for name in s.metrics))
+    """Every metric of the runs, the task's own first (what people compare), loss and perplexity last."""
+    names = list(dict.fromkeys(name for s in summaries for name in s.metrics))
+    return sorted(names, key=lambda name: name in ("eval_loss", "perplexity"))
 
 
 def delta(before, after):

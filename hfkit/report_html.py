@@ -36,9 +36,11 @@ h2{margin:28px 0 6px;font-size:19px;border-bottom:2px solid #e3e8ee;padding-bott
 p.note,li{color:#4a5562}.scroll{overflow-x:auto;margin:8px 0 16px;border:1px solid #dde3ea;border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:6px 10px;border-bottom:1px solid #e6eaef;text-align:right;vertical-align:top;white-space:nowrap}
-th{background:#f3f6f9;font-weight:600}th.text,td.text{text-align:left}
+th{background:#f3f6f9;font-weight:600;white-space:normal;min-width:7.5em}th.text,td.text{text-align:left}
 td.wrap{white-space:pre-wrap;min-width:14em;max-width:36em;text-align:left;word-break:break-word}
-tr:hover td{background:#fafbfd}.ci{color:#6b7683;font-size:12px}.base{color:#6b7683}
+tr:hover td{background:#fafbfd}
+td:first-child,th:first-child{position:sticky;left:0;background:#fff;z-index:1;box-shadow:1px 0 0 #e6eaef}
+th:first-child{background:#f3f6f9}.ci{color:#6b7683;font-size:12px}.base{color:#6b7683}
 .better{color:#137333;font-weight:600}.worse{color:#b3261e;font-weight:600}.ns{color:#6b7683}
 .failed,.interrupted,.scoring_failed,.no_scores{color:#b3261e}.running{color:#8a6d00}
 img{max-width:100%;height:auto;display:block;margin:8px 0;border:1px solid #eef1f4}
@@ -99,8 +101,9 @@ def page(comparison: Comparison, drawn: dict) -> str:
             links.append((anchor, title))
     nav = " ".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in links)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    summary = (f"{len(comparison.runs)} runs on {len(groups)} task{'s' * (len(groups) != 1)}"
-               + (f", {len(comparison.sweeps)} decoding sweeps" if comparison.sweeps else "")
+    sweeps = len(comparison.sweeps)
+    summary = (f"{len(comparison.runs)} run{'s' * (len(comparison.runs) != 1)} on {len(groups)} "
+               f"task{'s' * (len(groups) != 1)}" + (f", {sweeps} decoding sweep{'s' * (sweeps != 1)}" if sweeps else "")
                + f" · generated {stamp} by hfkit {__version__}")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>hfkit report</title>"
@@ -111,12 +114,12 @@ def page(comparison: Comparison, drawn: dict) -> str:
 
 def _overview(comparison: Comparison, chart: Path | None) -> str:
     names = compare.metric_names(comparison.runs)
-    head = "".join(f'<th class="text">{h}</th>' for h in ("run", "task", "status", "method")) + "<th>eval examples</th>"
-    head += "".join(f"<th>{html.escape(tables.metric_label(n))}<br><span class=ci>change over baseline</span></th>"
-                    for n in names)
+    head = '<th class="text">run</th><th class="text">status</th>' + "".join(
+        f"<th>{html.escape(tables.metric_label(n))}<br><span class=ci>change over baseline</span></th>" for n in names)
+    head += '<th class="text">task</th><th class="text">method</th><th>eval examples</th>'
     rows = []
     for s in comparison.runs:
-        cells = [_text(s.name), _text(s.task), _status(s), _text(s.info.get("method")), _num(s.info.get("eval_examples"))]
+        cells = [_text(s.name), _status(s)]
         for name in names:
             before, after = s.metrics.get(name, (None, None))
             change = compare.relative_change(name, before, after)
@@ -127,6 +130,7 @@ def _overview(comparison: Comparison, chart: Path | None) -> str:
             shown = f"{change:+.1f}%" if math.isfinite(change) else "from 0"
             cells.append(f'<td><span class="{_tone(name, test)}">{compare.delta(before, after):+.4g}</span> '
                          f'<span class=ci>({shown})</span>{_mark(name, test)}</td>')
+        cells += [_text(s.task), _text(s.info.get("method")), _num(s.info.get("eval_examples"))]
         rows.append(f'<tr data-run="{html.escape(s.name)}">' + "".join(cells) + "</tr>")
     body = [f'<section id="overview"><h2>Overview</h2><p class="note">Each run against its own baseline (the '
             "untuned model scored before training): the change per metric, and in the chart the relative change in %, "
@@ -226,10 +230,12 @@ def _curves(comparison: Comparison, drawn: dict) -> str:
         parts.append(_img(drawn["losses"], "Training loss of every run"))
     for s in comparison.runs:
         if s.name in drawn["curves"]:
-            best = (s.record.best or {}) if s.record else {}
+            best = charts.best_step(s.record)
             caption = (f"best step {best['step']} by {best.get('metric')} = {number(best.get('value'))}"
-                       + (" (restored at the end)" if best.get("restored") else "") if best.get("step") is not None
-                       else "no best step chosen (training.metric_for_best_model)")
+                       + (" (restored at the end)" if best.get("restored") else "")
+                       + (" (the first evaluation with that value: no checkpoints were saved)" if best.get("inferred")
+                          else "") if best.get("step") is not None
+                       else "no best step: training.metric_for_best_model was not set")
             parts.append(f"<figure>{_img(drawn['curves'][s.name], f'{s.name}: training curves')}"
                          f"<figcaption>{html.escape(s.name)}: {html.escape(caption)}</figcaption></figure>")
     return "\n".join(parts)
@@ -302,7 +308,7 @@ def _tone(key: str, test: dict | None) -> str:
 def _mark(key: str, test: dict | None) -> str:
     if not test:
         return ""
-    text = f"* p={test['p_value']:.3g}" if test["significant"] else f"n.s. p={test['p_value']:.2g}"
+    text = f"* p={test['p_value']:.2g}" if test["significant"] else f"n.s. p={test['p_value']:.2g}"
     return f' <span class="{_tone(key, test)}" title="paired bootstrap vs baseline">{text}</span>'
 
 

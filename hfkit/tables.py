@@ -24,8 +24,10 @@ LABELS = {"run": "run", "status": "status", "task": "task", "model": "model", "m
           "dataset": "dataset", "eval_set": "eval set", "eval_examples": "eval examples", "steps": "steps",
           "train_s": "train time (s)", "samples_per_s": "train samples/s", "peak_rss_mb": "peak RSS (MB)",
           "trainable_params": "trainable params"}
-LEADING = ("run", "status", "method", "eval_set", "eval_examples")  # a task's table: these, the metrics, then
-DETAILS = ("model", "dataset", "steps", "train_s", "samples_per_s", "peak_rss_mb", "trainable_params")  # these
+# A task's table: who and how first, then the metrics (what people look for), then the details.
+LEADING = ("run", "status", "method")
+DETAILS = ("eval_set", "eval_examples", "model", "dataset", "steps", "train_s", "samples_per_s", "peak_rss_mb",
+           "trainable_params")
 # The terminal drops these first when the table is too wide for it (the task is in the title).
 DROP_ORDER = ("trainable_params", "samples_per_s", "peak_rss_mb", "steps", "dataset", "model", "train_s",
               "eval_set", "eval_examples", "method")
@@ -55,8 +57,7 @@ def score_text(summary: RunSummary, name: str, separator: str = " ") -> str:
 
 
 def task_table(group: list[RunSummary], separator: str = " ") -> tuple[list[str], list, list[list[str]]]:
-    """Header (readable labels), column keys (None for a metric) and cells of one task's table: who
-    and what first, then the metrics, then the training details."""
+    """Header (readable labels), column keys (None for a metric) and cells of one task's table."""
     names = compare.metric_names(group)
     keys = [*LEADING, *([None] * len(names)), *DETAILS]
     header = [LABELS[c] for c in LEADING] + [metric_label(n) for n in names] + [LABELS[c] for c in DETAILS]
@@ -73,7 +74,7 @@ def pair_rows(comparison: Comparison) -> list[list[str]]:
         for key, test in summary.vs_reference.items():
             rows.append([summary.info.get("eval_set") or "", summary.name, summary.reference or "", metric_label(key),
                          number(test["a"]), number(test["b"]), f"{test['delta']:+.4g} {interval((test['low'], test['high']))}",
-                         f"{test['p_value']:.3g}", verdict(key, test)])
+                         f"{test['p_value']:.2g}", verdict(key, test)])
     return rows
 
 

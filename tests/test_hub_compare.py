@@ -187,12 +187,12 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
     out = capsys.readouterr()
     markdown = out.out
     assert "### generation" in markdown and "### translation" in markdown
-    assert ("| run | status | method | eval set | eval examples | exact_match | model | dataset | steps | train time (s) "
+    assert ("| run | status | method | exact_match | eval set | eval examples | model | dataset | steps | train time (s) "
             "| train samples/s | peak RSS (MB) | trainable params |") in markdown
-    assert "| a-gen | complete | lora |  | 60 | 0.25 → 0.75 (+0.5) | m | d.jsonl | 10 | 12.5 | 3.2 | 1,500 | 1,000 |" in markdown
+    assert "| a-gen | complete | lora | 0.25 → 0.75 (+0.5) |  | 60 | m | d.jsonl | 10 | 12.5 | 3.2 | 1,500 | 1,000 |" in markdown
     assert ("| c-broken | no scores: no metrics.json (the run never got to scoring) | lora |  |  |  | m |  |  |  |  "
             "|  |  |") in markdown
-    assert "| b-tr | complete | lora |  | 60 | 10 → 30 (+20) | 40 → 50 (+10) | m | d.jsonl |" in markdown
+    assert "| b-tr | complete | lora | 10 → 30 (+20) | 40 → 50 (+10) |  | 60 | m | d.jsonl |" in markdown
     assert "a-gen: not paired: no predictions file with example ids" in markdown  # said, not left blank
     assert "wrote " not in out.out and f"wrote {tmp_path / 'report' / 'report.html'}" in out.err
 

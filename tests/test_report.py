@@ -232,3 +232,17 @@ def test_report_renders_in_chromium(tmp_path, width):
     colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
     ink = (pixels.min(axis=2) < 200).mean()  # share of pixels clearly darker than the white page
     assert colours > 200 and ink > 0.05, (colours, ink)
+
+
+def test_the_best_step_comes_from_the_log_when_no_checkpoint_kept_it():
+    """Trainer keeps the best value but not its step when nothing is saved (save_strategy: no)."""
+    from hfkit.charts import best_step
+    from hfkit.record import RunRecord
+
+    history = [{"step": 10, "eval_exact_match": 0.8}, {"step": 30, "eval_exact_match": 1.0},
+               {"step": 50, "eval_exact_match": 1.0}]
+    record = RunRecord(best={"step": None, "metric": "eval_exact_match", "value": 1.0, "restored": False},
+                       log_history=history)
+    assert best_step(record) == {"step": 30, "metric": "eval_exact_match", "value": 1.0, "restored": False,
+                                 "inferred": True}
+    assert best_step(RunRecord(log_history=history)) == {}

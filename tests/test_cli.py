@@ -42,7 +42,7 @@ def test_train_writes_a_complete_run_folder_that_eval_and_merge_read_back(tiny_l
     assert [entry["step"] for entry in record.log_history if "loss" in entry] == [1, 2, 3]
 
     predictions = jsonl(run / "predictions.jsonl")
-    assert len(predictions) == 6 and set(predictions[0]) == {"id", "input", "reference", "prediction"}
+    assert len(predictions) == 6 and set(predictions[0]) == {"id", "input", "reference", "prediction", "scores"}
     baseline = jsonl(run / "predictions_baseline.jsonl")
     assert [row["id"] for row in baseline] == [row["id"] for row in predictions] and len(set(r["id"] for r in baseline)) == 6
     assert record.baseline.predictions == "predictions_baseline.jsonl" and record.final.predictions == "predictions.jsonl"

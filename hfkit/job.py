@@ -32,7 +32,22 @@ class Prepared:
 
 
 def bind(recipe: Recipe, encoder_decoder: bool | None = None) -> Task:
-    return tasks.bind(recipe, encoder_decoder)
+    task = tasks.bind(recipe, encoder_decoder)
+    if recipe.data.packing in ("padding_free", "bfd") and not task.packs:
+        what = "an encoder-decoder model" if task.encoder_decoder else f"task {task.name} ({task.fmt})"
+        raise HfkitError(f"data.packing: {recipe.data.packing} packs decoder-only prompt/target examples, not "
+                         f"{what}; set data.packing: none")
+    return task
+
+
+def train_collator(recipe: Recipe, task: Task, tokenizer, model):
+    """The training batches: packed as `data.packing` says (hfkit.tasks.packing); evaluation never packs."""
+    if not task.packs:
+        return task.collator(tokenizer, model)
+    from hfkit.tasks.packing import resolve
+
+    varlen = str(getattr(model.config, "_attn_implementation", "")).startswith("flash_attention")
+    return task.collator(tokenizer, model, resolve(recipe.data.packing, varlen))
 
 
 def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = None):
@@ -147,7 +162,7 @@ def make_trainer(args, prepared: Prepared, model):
         model=model,
         args=args,
         train_dataset=prepared.train.dataset if prepared.train else None,
-        data_collator=prepared.task.collator(prepared.tokenizer, model),
+        data_collator=train_collator(prepared.task.recipe, prepared.task, prepared.tokenizer, model),
         processing_class=prepared.tokenizer,
     )
 

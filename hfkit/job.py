@@ -90,7 +90,15 @@ def load_tokenizer(task: Task, path: str):
 
 
 def load_data(recipe: Recipe, task: Task, training: bool = True):
-    """The recipe's splits in the task's fields (training data cleaned), and the cleaning counts."""
+    """The recipe's splits in the task's fields (training data cleaned), and the cleaning counts.
+
+    With `data.streaming` only the evaluation splits: the training rows are read while training."""
+    if recipe.data.streaming:
+        from hfkit import streaming
+
+        splits, cleaning = streaming.eval_splits(recipe, task)
+        check_splits(recipe, splits, training=False)
+        return splits, cleaning
     splits, cleaning = data.load_splits(recipe.data, task.fields(), task.text_fields(),
                                         seed=recipe.training.get("seed", 42), convert=task.convert,
                                         optional=task.optional_fields(), normalize_fields=task.normalize_fields(),
@@ -115,7 +123,9 @@ def prepare(recipe: Recipe, task: Task, tokenizer_path: str, with_train: bool) -
     with distributed.state().main_process_first():  # build the datasets caches once; other ranks reuse them
         splits, cleaning = load_data(recipe, task, training=with_train)
         rows = splits[recipe.eval.split]
-        train = task.tokenize(splits["train"], tokenizer, "train") if with_train else None
+        train = _train_data(recipe, task, tokenizer, splits) if with_train else None
+        if train is not None and recipe.data.streaming:
+            cleaning["train"] = train.dataset.cleaning  # filled in as the stream is read
         tokenized_eval = task.tokenize(rows, tokenizer, recipe.eval.split)
         examples = task.eval_examples(rows, tokenizer)
     preparation = {recipe.eval.split: {**tokenized_eval.counts, **_prefixed("generation", examples)}}
@@ -129,6 +139,23 @@ def prepare(recipe: Recipe, task: Task, tokenizer_path: str, with_train: bool) -
     eval_data = EvalData(rows=rows, tokenized=tokenized_eval.dataset if len(tokenized_eval.dataset) else None,
                          examples=examples, counts=preparation[recipe.eval.split])
     return Prepared(task, tokenizer, splits, train, eval_data, {"cleaning": cleaning, "preparation": preparation})
+
+
+def _train_data(recipe: Recipe, task: Task, tokenizer, splits) -> Tokenized:
+    if not recipe.data.streaming:
+        return task.tokenize(splits["train"], tokenizer, "train")
+    from hfkit import streaming
+
+    current = distributed.state()
+    stream = streaming.train_stream(recipe, task, tokenizer, list(splits.values()), current.process_index,
+                                    current.num_processes)
+    return Tokenized(stream, stream.counts)
+
+
+def train_examples(prepared: Prepared) -> int | None:
+    """Training examples (a stream's: those read so far by this process)."""
+    dataset = prepared.train.dataset
+    return len(dataset) if hasattr(dataset, "__len__") else prepared.train.counts.get("examples")
 
 
 def _prefixed(prefix: str, examples) -> dict[str, int]:

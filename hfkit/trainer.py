@@ -2,6 +2,7 @@
 
 - `TargetOnlyLoss`: the LM head and the loss run only where a next-token label is set.
 - `LengthColumnSampler`: length-grouped batches read the tokenized `length` column.
+- `PreSplitStream`: a training stream hfkit split by process is batched as it is.
 - `StopOnInterrupt`: the first Ctrl-C finishes the step, saves a checkpoint and stops; a second quits.
 """
 
@@ -18,7 +19,7 @@ from hfkit.console import say
 
 def trainer_class(base: type) -> type:
     """The Trainer class for a task (Trainer or Seq2SeqTrainer) with hfkit's mixins."""
-    return type(base.__name__, (TargetOnlyLoss, LengthColumnSampler, base), {})
+    return type(base.__name__, (TargetOnlyLoss, LengthColumnSampler, PreSplitStream, base), {})
 
 
 class TargetOnlyLoss:
@@ -92,6 +93,27 @@ class LengthColumnSampler:
 
         lengths = full.with_format("arrow")[column].to_pylist()  # row order as the dataloader sees it
         return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
+
+
+class PreSplitStream:
+    """Trainer mixin: a training stream already split by process (hfkit.streaming) is batched as it is.
+
+    accelerate would split it again (every process keeping a slice of each batch), or by default
+    read it on the main process and send slices of its batches, which fails for batches padded to
+    different lengths. So the loader is prepared as for one process: batches moved to the device,
+    and accelerate's skip_first_batches still replays a resumed stream.
+    """
+
+    def get_train_dataloader(self):
+        if not getattr(self.train_dataset, "split_by_process", False):
+            return super().get_train_dataloader()
+        from accelerate.data_loader import prepare_data_loader
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(self.train_dataset, batch_size=self._train_batch_size, collate_fn=self.data_collator,
+                            pin_memory=self.args.dataloader_pin_memory)
+        return prepare_data_loader(loader, self.args.device, num_processes=1, process_index=0, put_on_device=True,
+                                   dispatch_batches=False)
 
 
 class StopOnInterrupt(TrainerCallback):

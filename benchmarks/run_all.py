@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["eval_generation.py", "eval_generation_decoder.py", "cached_prep.py", "train_throughput.py",
-           "lora_memory.py"]
+           "lora_memory.py", "data_scale.py"]
 TARGETS = {  # key: (comparison, target)
     "train_throughput_ratio": (">=", 1.0),
     "length_aware_tokens_ratio": (">=", 1.3),
@@ -25,6 +25,8 @@ TARGETS = {  # key: (comparison, target)
     "eval_generation_speedup_decoder": (">=", 3.0),
     "cached_prep_fraction": ("<=", 0.10),
     "lora_vs_full_peak_rss": ("<=", 0.60),
+    "data_scale_cost_ratio": ("<=", 1.2),
+    "streaming_peak_rss_growth": ("<=", 1.2),
 }
 
 

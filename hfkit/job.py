@@ -60,6 +60,7 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
     Building it also sets up the (distributed) state every later step relies on.
     """
     kwargs = dict(recipe.training)
+    distributed.check_engine_on_cpu()
     if "use_cpu" not in kwargs and distributed.launched_without_accelerator():
         kwargs["use_cpu"] = True
     if "train_sampling_strategy" not in kwargs and task.group_by_length:

@@ -131,3 +131,14 @@ def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_
 def test_resume_needs_a_run_folder(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_fsdp_on_the_cpu_is_refused_with_the_reason(tiny_llama, tmp_path):
+    # accelerate 1.15 turns only GPU-type process groups into FSDP: on the CPU the FSDP plugin was
+    # dropped without a word (the run trained as DDP; env.json said MULTI_CPU). hfkit says so instead.
+    recipe = tiny_recipe(tmp_path, tiny_llama)
+    result = hfkit("launch", "--config", str(REPO / "accelerate_configs" / "fsdp.yaml"), "--num-processes", "2",
+                   "--port", str(free_port()), str(recipe), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "FSDP needs GPUs here (accelerate 1.15 applies FSDP only to GPU-type process groups" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

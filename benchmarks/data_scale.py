@@ -5,7 +5,9 @@ in a fresh process against its own empty-at-first `datasets` cache:
 - preparation (timed from the loaded tokenizer on: load the file, clean - normalise, drop empty,
   dedup, decontaminate -, tokenise, and the length-grouped sampler's lengths), then the same again
   with everything cached; seconds and peak RSS above the process's start, per 1,000 rows;
-- a streaming run (`data.streaming: true`, LoRA on SmolLM2, a few steps) over each file: peak RSS.
+- a streaming run (`data.streaming: true`, LoRA on SmolLM2, a few steps) over each file: peak RSS;
+  and one pass of the stream without training: rows read, cleaned and tokenized per second, which
+  is what resuming a stream costs per row it replays.
 
 Keys: data_scale_cost_ratio = (preparation seconds per row at 50k) / (at 5k), target <= 1.2;
 streaming_peak_rss_growth = (streaming peak RSS at 50k rows) / (at 5k), target <= 1.2.
@@ -50,6 +52,23 @@ print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_max
                   "steps": record.train.steps, "rows_read": record.data["cleaning"]["train"][0]["rows"]}))
 """
 
+STREAM_RATE = """
+import json, sys, time
+from hfkit import job, streaming
+from hfkit.recipe import load_recipe
+recipe = load_recipe(sys.argv[1], ["data.streaming=true", "training.max_steps=1"])
+task = job.bind(recipe)
+tokenizer = job.load_tokenizer(task, sys.argv[2])
+splits, _ = job.load_data(recipe, task)
+stream = streaming.train_stream(recipe, task, tokenizer, list(splits.values()))
+started, examples = time.perf_counter(), 0
+for example in stream:
+    if stream.passes > 1:
+        break
+    examples += 1
+print(json.dumps({"examples": examples, "seconds": time.perf_counter() - started}))
+"""
+
 WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches".split()
 
 
@@ -73,7 +92,9 @@ def prepare(folder: Path, model: str, rows: int) -> dict:
     env = {"HF_DATASETS_CACHE": str(data / "cache")}
     first = python(PREPARE, str(recipe), model, env=env)
     second = python(PREPARE, str(recipe), model, env=env)
+    streamed = python(STREAM_RATE, str(recipe), model, env=env)  # what resuming a stream replays per row
     return {"rows": rows, "first_s": first["seconds"], "cached_s": second["seconds"],
+            "stream_rows_per_s": streamed["examples"] / streamed["seconds"],
             "s_per_1k_rows": 1000 * first["seconds"] / rows,
             "rss_mb_per_1k_rows": 1000 * (first["rss_mb"] - first["start_rss_mb"]) / rows,
             "peak_rss_mb": first["rss_mb"]}
@@ -117,6 +138,7 @@ def main() -> dict:
               "cached_fraction": [round(small["cached_s"] / small["first_s"], 3),
                                   round(large["cached_s"] / large["first_s"], 3)],
               "streaming_peak_rss_mb": [round(small_stream["peak_rss_mb"]), round(large_stream["peak_rss_mb"])],
+              "stream_prepared_rows_per_s": [round(small["stream_rows_per_s"]), round(large["stream_rows_per_s"])],
               "data_scale_cost_ratio": round(ratio, 3), "streaming_peak_rss_growth": round(growth, 3)}
     rows = [(f"{r['rows']:,} rows", round(r["first_s"], 2), round(r["s_per_1k_rows"], 3),
              round(r["rss_mb_per_1k_rows"], 2), round(r["cached_s"] / r["first_s"], 3), round(s["peak_rss_mb"]))

@@ -134,3 +134,18 @@ def test_packing_is_refused_where_it_does_not_apply():
         from hfkit import job
 
         job.bind(make_task(fmt="text", packing="bfd").recipe)
+
+
+@pytest.mark.parametrize("mode", ["padding_free", "bfd"])
+def test_hfkit_trains_packed_and_scores_unpacked(tiny_llama, tmp_path, mode):
+    from support import record_of, tiny_recipe
+
+    from hfkit.cli import main
+
+    recipe = tiny_recipe(tmp_path, tiny_llama, train_rows=24, eval_rows=6)
+    assert main(["train", str(recipe), f"data.packing={mode}", "data.max_length=128", "eval.baseline=false"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    record = record_of(run)
+    assert record.train.steps == 3 and record.final.loss_tokens and record.final.examples == 6
+    if mode == "bfd":
+        assert 0 < record.data["preparation"]["train"]["packed_rows"] < 24

@@ -51,11 +51,7 @@ DEDUP_WINDOW = 1_000_000  # distinct example hashes remembered per process
 def eval_splits(recipe, task) -> tuple[dict[str, Dataset], dict[str, Any]]:
     """The evaluation splits, materialised as for files and capped by max_eval_samples."""
     cfg = recipe.data
-    raw = {}
-    for split in ("validation", "test"):
-        found = _eval_rows(cfg, split)
-        if found is not None:
-            raw[split] = found
+    raw = {split: _eval_rows(cfg, split) for split in ("validation", "test") if _has_split(cfg, split)}
     held = None
     if "validation" not in raw:
         if cfg.max_eval_samples is None:
@@ -75,7 +71,7 @@ def train_stream(recipe, task, tokenizer, held_out: list[Dataset], rank: int = 0
     """This process's share of the training stream, cleaned and tokenized as it is read."""
     cfg = recipe.data
     source = _raw_stream(cfg)
-    if _eval_rows(cfg, "validation", probe=True) is None:  # evaluation holds out the stream's first rows
+    if not _has_split(cfg, "validation"):  # evaluation holds out the stream's first rows
         source = source.skip(cfg.max_eval_samples)
     source = source.shuffle(seed=recipe.training.get("seed", 42), buffer_size=SHUFFLE_BUFFER)
     if world > 1:
@@ -83,7 +79,20 @@ def train_stream(recipe, task, tokenizer, held_out: list[Dataset], rank: int = 0
 
         source = split_dataset_by_node(source, rank=rank, world_size=world)
     seen = held_out_hashes(held_out, task.text_fields(), cfg.clean, task.normalize_fields()) if cfg.clean.decontaminate else set()
-    return TrainStream(source, task, tokenizer, seen, rank, world)
+    # A chunk is small: worker processes (data.num_proc) would cost more to start than they save.
+    one_process = recipe.model_copy(update={"data": cfg.model_copy(update={"num_proc": None})})
+    return TrainStream(source, type(task)(one_process, task.encoder_decoder), tokenizer, seen, rank, world)
+
+
+def check_first_rows(recipe, task) -> int:
+    """Read the stream's first chunk into the task's fields (what `hfkit validate` can check); its size."""
+    cfg = recipe.data
+    rows = list(islice(iter(_raw_stream(cfg)), CHUNK_ROWS))
+    if not rows:
+        raise HfkitError("data.train_file: the training stream has no rows")
+    data.task_rows(Dataset.from_list(rows), cfg, task.fields(), task.text_fields(), "the training stream's first rows",
+                   task.convert, task.optional_fields())
+    return len(rows)
 
 
 class TrainStream(torch.utils.data.IterableDataset):
@@ -132,7 +141,8 @@ class TrainStream(torch.utils.data.IterableDataset):
             for step in steps[1:]:
                 self._count(step["step"], step.get("removed", 0))
             for step, on in (("dedup", cfg.clean.dedup), ("decontaminate", bool(self.eval_hashes))):
-                self._count(step, 0) if on else None  # listed even while nothing was removed
+                if on:
+                    self._count(step, 0)  # listed even while nothing was removed
             keep = []
             for i, key in enumerate(hashes(ds, task.text_fields()) if len(ds) else []):
                 if cfg.clean.dedup and not window.add(key):
@@ -232,22 +242,28 @@ def _is_json_lines(path: str) -> bool:
     return isinstance(first, dict) and not data._is_squad(first)
 
 
-def _eval_rows(cfg, split: str, probe: bool = False) -> Dataset | None:
-    """An evaluation split's rows (a file, read whole; a Hub split, its first max_eval_samples rows)."""
-    if cfg.dataset:
-        from datasets import get_dataset_split_names, load_dataset
+def _has_split(cfg, split: str) -> bool:
+    """Does the recipe name an evaluation split (a file, or a split the Hub dataset has)?"""
+    if not cfg.dataset:
+        return bool(cfg.validation_file if split == "validation" else cfg.test_file)
+    from datasets import get_dataset_split_names
 
-        name = cfg.validation_split if split == "validation" else cfg.test_split
-        try:
-            if name not in get_dataset_split_names(cfg.dataset, cfg.config):
-                return None
-        except Exception as err:
-            raise HfkitError(f"data.dataset: cannot read the splits of {cfg.dataset!r} ({first_line(err)})") from None
-        if probe:
-            return Dataset.from_list([])
-        stream = load_dataset(cfg.dataset, cfg.config, split=name, streaming=True)
+    try:
+        return _hub_split(cfg, split) in get_dataset_split_names(cfg.dataset, cfg.config)
+    except Exception as err:
+        raise HfkitError(f"data.dataset: cannot read the splits of {cfg.dataset!r} ({first_line(err)})") from None
+
+
+def _hub_split(cfg, split: str) -> str:
+    return cfg.validation_split if split == "validation" else cfg.test_split
+
+
+def _eval_rows(cfg, split: str) -> Dataset:
+    """An evaluation split's rows: a file, read whole; a Hub split, its first max_eval_samples rows."""
+    if cfg.dataset:
+        from datasets import load_dataset
+
+        stream = load_dataset(cfg.dataset, cfg.config, split=_hub_split(cfg, split), streaming=True)
         return Dataset.from_list(list(islice(iter(stream), cfg.max_eval_samples)))
     path = cfg.validation_file if split == "validation" else cfg.test_file
-    if not path:
-        return None
-    return Dataset.from_list([]) if probe else data.load_file(Path(path), f"data.{split}_file")
+    return data.load_file(Path(path), f"data.{split}_file")

@@ -81,7 +81,11 @@ def test_streaming_recipes_say_what_they_need(recipe_path):
     with pytest.raises(HfkitError, match="data.streaming: a stream has no length, so set training.max_steps"):
         load_recipe(recipe_path, ["data.streaming=true", "training.max_steps=-1"])
     with pytest.raises(HfkitError, match="near_dedup: not available with data.streaming"):
-        load_recipe(recipe_path, ["data.streaming=true", "data.clean.near_dedup=true"])
+        load_recipe(recipe_path, ["data.streaming=true", "data.clean.near_dedup=true", "training.max_steps=5"])
+    from hfkit.validate import validate
+
+    done = validate(str(recipe_path), ["data.streaming=true", "training.max_steps=5"])
+    assert any("train streamed (its first 35 rows read)" in line for line in done)
 
 
 def test_a_stream_without_validation_holds_out_its_first_rows(recipe_path):

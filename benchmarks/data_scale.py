@@ -1,6 +1,6 @@
 """Does data preparation cost the same per row at 50,000 rows as at 5,000? And does a stream's memory stay flat?
 
-Prompt/completion rows (written here, 5k and 50k), the real SmolLM2 tokenizer. Each measurement runs
+Prompt/completion rows (cached_prep.py writes them: 5k and 50k), the real SmolLM2 tokenizer. Each measurement runs
 in a fresh process against its own empty-at-first `datasets` cache:
 - preparation (timed from the loaded tokenizer on: load the file, clean - normalise, drop empty,
   dedup, decontaminate -, tokenise, and the length-grouped sampler's lengths), then the same again
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 from pathlib import Path
 
+from cached_prep import prepare_twice
 from common import python, report, smollm2_folder
 
 PREPARE = """
@@ -69,32 +69,14 @@ for example in stream:
 print(json.dumps({"examples": examples, "seconds": time.perf_counter() - started}))
 """
 
-WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches".split()
-
-
-def write_rows(path: Path, rows: int, seed: int = 0) -> None:
-    rng = random.Random(seed)
-    with path.open("w") as f:
-        for i in range(rows):
-            prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60)))
-            f.write(json.dumps({"prompt": f"{i}: {prompt}", "completion": " ".join(rng.sample(WORDS, 4))}) + "\n")
-
-
 def prepare(folder: Path, model: str, rows: int) -> dict:
-    """First and cached preparation of `rows` rows, each in a fresh process."""
+    """First and cached preparation of `rows` rows, and one pass of their stream, each in a fresh process."""
     data = folder / str(rows)
     data.mkdir()
-    write_rows(data / "train.jsonl", rows)
-    write_rows(data / "validation.jsonl", 50, seed=1)
-    recipe = data / "prep.yaml"
-    recipe.write_text(f"task: generation\nmodel: {{name_or_path: {model}}}\n"
-                      "data: {train_file: train.jsonl, validation_file: validation.jsonl, max_length: 128}\n")
-    env = {"HF_DATASETS_CACHE": str(data / "cache")}
-    first = python(PREPARE, str(recipe), model, env=env)
-    second = python(PREPARE, str(recipe), model, env=env)
-    streamed = python(STREAM_RATE, str(recipe), model, env=env)  # what resuming a stream replays per row
+    first, second = prepare_twice(data, model, rows, PREPARE)
+    streamed = python(STREAM_RATE, str(data / "prep.yaml"), model, env={"HF_DATASETS_CACHE": str(data / "cache")})
     return {"rows": rows, "first_s": first["seconds"], "cached_s": second["seconds"],
-            "stream_rows_per_s": streamed["examples"] / streamed["seconds"],
+            "stream_rows_per_s": streamed["examples"] / streamed["seconds"],  # what resuming a stream replays per row
             "s_per_1k_rows": 1000 * first["seconds"] / rows,
             "rss_mb_per_1k_rows": 1000 * (first["rss_mb"] - first["start_rss_mb"]) / rows,
             "peak_rss_mb": first["rss_mb"]}

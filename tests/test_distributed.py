@@ -1,15 +1,13 @@
 """accelerate configs, a real 2-process run on the CPU, and resuming a killed run."""
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support import record_of, tiny_recipe
+from support import killed_at, record_of, tiny_recipe
+from support import run_hfkit as hfkit
 
 from hfkit.cli import main
 
@@ -44,12 +42,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def hfkit(*args, cwd, env_extra=None, **kwargs):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "hfkit", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600, **kwargs)
-
-
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -81,34 +73,10 @@ def test_two_processes_score_every_example_once_like_one_process(tiny_llama, tmp
     assert one.metrics["eval_loss"] == pytest.approx(both.metrics["eval_loss"], rel=1e-6)
 
 
-KILL_AFTER_STEP_3 = """
-import os, signal, sys
-import transformers
-from transformers import TrainerCallback
-
-class Die(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:  # after the checkpoint at step 2 and the log line of step 3
-            os.kill(os.getpid(), signal.SIGKILL)
-
-original_init = transformers.Trainer.__init__
-def init_with_death(self, *a, **k):
-    original_init(self, *a, **k)
-    self.add_callback(Die())
-transformers.Trainer.__init__ = init_with_death
-from hfkit.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_path):
     recipe = tiny_recipe(tmp_path, tiny_llama)
     overrides = ["training.max_steps=6", "training.save_strategy=steps", "training.save_steps=2", "eval.baseline=true"]
-    killer = tmp_path / "killer.py"
-    killer.write_text(KILL_AFTER_STEP_3)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    died = subprocess.run([sys.executable, str(killer), "train", str(recipe), *overrides], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    died = killed_at(3, ["train", str(recipe), *overrides], tmp_path)  # after the checkpoint at step 2
     assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
     (run,) = (tmp_path / "runs").iterdir()
     assert (run / "checkpoint-2" / "trainer_state.json").is_file() and not (run / "predictions.jsonl").exists()

@@ -1,22 +1,15 @@
 """data.streaming: cleaned on the fly like the in-memory path, split by process, resumed where it stopped."""
 
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from support import date_rows, record_of, tiny_recipe, write_jsonl
+from support import date_rows, killed_at, record_of, run_hfkit, tiny_recipe, write_jsonl
 
 from hfkit import job
 from hfkit.errors import HfkitError
 from hfkit.recipe import load_recipe
 from hfkit.streaming import DedupWindow
-
-REPO = Path(__file__).resolve().parent.parent
-
 
 def messy_rows() -> list[dict]:
     rows = date_rows(30)
@@ -102,48 +95,18 @@ def test_the_dedup_window_forgets_the_oldest_hash():
     assert window.add("c" * 40) and window.add("a" * 40)  # "a" had been pushed out
 
 
-KILL_AT = """
-import os, signal, sys
-import transformers
-from transformers import TrainerCallback
-
-class Die(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == int(os.environ["KILL_AT_STEP"]):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-original_init = transformers.Trainer.__init__
-def init_with_death(self, *a, **k):
-    original_init(self, *a, **k)
-    self.add_callback(Die())
-transformers.Trainer.__init__ = init_with_death
-from hfkit.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def hfkit_run(tmp_path, *args, kill_at=None):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    if kill_at:
-        (tmp_path / "killer.py").write_text(KILL_AT)
-        env["KILL_AT_STEP"] = str(kill_at)
-    command = [str(tmp_path / "killer.py")] if kill_at else ["-m", "hfkit"]
-    return subprocess.run([sys.executable, *command, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=900)
-
-
 def test_a_streamed_run_resumes_where_the_stream_stopped(tmp_path, tiny_llama):
     # 16 rows in batches of 4: a pass is 4 steps. Killed at step 5, resumed from checkpoint-4, the
     # run replays the whole first pass and trains steps 5-7 on the second, as the unbroken run did.
     recipe = tiny_recipe(tmp_path, tiny_llama, train_rows=16, eval_rows=6)
     overrides = ["data.streaming=true", "training.max_steps=7", "training.save_strategy=steps", "training.save_steps=2",
                  "peft.dropout=0.0", "eval.baseline=false", "data.max_eval_samples=4"]
-    whole = hfkit_run(tmp_path, "train", str(recipe), *overrides, "output.name=whole")
+    whole = run_hfkit("train", str(recipe), *overrides, "output.name=whole", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    died = hfkit_run(tmp_path, "train", str(recipe), *overrides, "output.name=broken", kill_at=5)
+    died = killed_at(5, ["train", str(recipe), *overrides, "output.name=broken"], tmp_path)
     assert died.returncode == -signal.SIGKILL, died.stderr[-3000:]
     (broken,) = (tmp_path / "runs").glob("broken-*")
-    resumed = hfkit_run(tmp_path, "train", "--resume", str(broken))
+    resumed = run_hfkit("train", "--resume", str(broken), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     (unbroken,) = (tmp_path / "runs").glob("whole-*")

@@ -40,14 +40,14 @@ def bind(recipe: Recipe, encoder_decoder: bool | None = None) -> Task:
     return task
 
 
-def train_collator(recipe: Recipe, task: Task, tokenizer, model):
+def train_collator(task: Task, tokenizer, model):
     """The training batches: packed as `data.packing` says (hfkit.tasks.packing); evaluation never packs."""
     if not task.packs:
         return task.collator(tokenizer, model)
     from hfkit.tasks.packing import resolve
 
     varlen = str(getattr(model.config, "_attn_implementation", "")).startswith("flash_attention")
-    return task.collator(tokenizer, model, resolve(recipe.data.packing, varlen))
+    return task.collator(tokenizer, model, resolve(task.recipe.data.packing, varlen))
 
 
 def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = None):
@@ -190,7 +190,7 @@ def make_trainer(args, prepared: Prepared, model):
         model=model,
         args=args,
         train_dataset=prepared.train.dataset if prepared.train else None,
-        data_collator=train_collator(prepared.task.recipe, prepared.task, prepared.tokenizer, model),
+        data_collator=train_collator(prepared.task, prepared.tokenizer, model),
         processing_class=prepared.tokenizer,
     )
 

@@ -12,6 +12,7 @@ or a nested SQuAD file is read whole, so write JSON Lines to stream). Then, in o
   ~100 bytes each: at most ~100 MB; a copy further back is kept); decontamination against the
   evaluation rows; tokenization (and bfd packing) by the task.
 Near-duplicate removal is refused: MinHash LSH compares every example with every other one.
+`max_train_samples` keeps the stream's first rows as read (before cleaning, unlike in memory).
 With several processes, each deduplicates its own share.
 
 The stream never ends: when a process's share runs out, another pass starts with an empty dedup
@@ -73,6 +74,8 @@ def train_stream(recipe, task, tokenizer, held_out: list[Dataset], rank: int = 0
     source = _raw_stream(cfg)
     if not _has_split(cfg, "validation"):  # evaluation holds out the stream's first rows
         source = source.skip(cfg.max_eval_samples)
+    if cfg.max_train_samples:
+        source = source.take(cfg.max_train_samples)  # the first rows of the file, before cleaning
     source = source.shuffle(seed=recipe.training.get("seed", 42), buffer_size=SHUFFLE_BUFFER)
     if world > 1:
         from datasets.distributed import split_dataset_by_node

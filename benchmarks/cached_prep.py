@@ -46,20 +46,23 @@ def write_data(folder: Path, rows: int) -> None:
             f.write(json.dumps({"prompt": f"held out {i}", "completion": "answer"}) + "\n")
 
 
+def prepare_twice(folder: Path, model: str, rows: int, script: str = PREPARE) -> tuple[dict, dict]:
+    """Write `rows` rows and a recipe (prep.yaml) into `folder`, then run `script` on them twice in
+    fresh processes: with an empty `datasets` cache, then with everything cached."""
+    write_data(folder, rows)
+    recipe = folder / "prep.yaml"
+    recipe.write_text(f"task: generation\nmodel: {{name_or_path: {model}}}\n"
+                      "data: {train_file: train.jsonl, validation_file: validation.jsonl, max_length: 128}\n")
+    env = {"HF_DATASETS_CACHE": str(folder / "cache")}
+    return python(script, str(recipe), model, env=env), python(script, str(recipe), model, env=env)
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
     args = parser.parse_args()
-    folder_model = smollm2_folder()
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        write_data(tmp, args.rows)
-        recipe = tmp / "prep.yaml"
-        recipe.write_text(f"task: generation\nmodel: {{name_or_path: {folder_model}}}\n"
-                          "data: {train_file: train.jsonl, validation_file: validation.jsonl, max_length: 128}\n")
-        env = {"HF_DATASETS_CACHE": str(tmp / "cache")}
-        first = python(PREPARE, str(recipe), folder_model, env=env)
-        second = python(PREPARE, str(recipe), folder_model, env=env)
+        first, second = prepare_twice(Path(tmp), smollm2_folder(), args.rows)
     fraction = second["seconds"] / first["seconds"]
     result = {"benchmark": "cached_prep", "rows": args.rows, "first_s": round(first["seconds"], 2),
               "second_s": round(second["seconds"], 2), "cached_prep_fraction": round(fraction, 3)}

@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["eval_generation.py", "eval_generation_decoder.py", "decoder_eval_vs_batched.py", "cached_prep.py",
            "train_throughput.py", "train_vs_trl.py", "lora_memory.py", "lora_memory_8x512.py",
-           "periodic_eval.py", "bootstrap_speed.py"]
+           "periodic_eval.py", "bootstrap_speed.py", "data_scale.py"]
 TARGETS = {  # key: (comparison, target)
     "train_throughput_ratio": (">=", 1.0),
     "length_aware_tokens_ratio": (">=", 1.3),
@@ -33,6 +33,8 @@ TARGETS = {  # key: (comparison, target)
     "decoder_eval_vs_batched_generate": (">=", 1.5),
     # a 95% bootstrap interval (1000 resamples) costs at most this many times the metric itself
     "bootstrap_vs_metric_seconds": ("<=", 3.0),
+    "data_scale_cost_ratio": ("<=", 1.2),
+    "streaming_peak_rss_growth": ("<=", 1.2),
 }
 # Measured and shown, with no target: what a periodic evaluation adds to training.
 REPORTED = ["seconds_per_evaluation", "periodic_eval_overhead_ratio"]

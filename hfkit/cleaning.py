@@ -40,21 +40,22 @@ def example_text(example: dict[str, Any], fields: tuple[str, ...]) -> str:
 
 
 def clean_split(ds: Dataset, fields: tuple[str, ...], cfg: CleanSection, split: str,
-                num_proc: int | None = None, normalize_fields: tuple[str, ...] | None = None
-                ) -> tuple[Dataset, list[dict[str, Any]]]:
+                num_proc: int | None = None, normalize_fields: tuple[str, ...] | None = None,
+                strict: bool = True) -> tuple[Dataset, list[dict[str, Any]]]:
     """Run the enabled cleaning steps in order; return the dataset and per-step counts.
 
     Filters and dedup look at `fields`; normalisation rewrites `normalize_fields` (default: the
-    same), so a task can protect text that offsets point into (a QA context).
+    same), so a task can protect text that offsets point into (a QA context). Unless `strict`
+    (a chunk of a stream), a split left empty is returned, not an error.
     """
     steps = [{"step": "loaded", "rows": len(ds)}]
-    if len(ds) == 0:
+    if len(ds) == 0 and strict:
         raise HfkitError(f"data: the {split} split has no rows; check the file")
 
     def record(name: str, new: Dataset, option: str) -> Dataset:
         removed = len(ds) - len(new)
         steps.append({"step": name, "removed": removed, "rows": len(new)})
-        if len(new) == 0:
+        if len(new) == 0 and strict:
             raise HfkitError(f"data: the {split} split is empty after cleaning step '{name}' "
                              f"(it removed all {removed} rows); check the data or relax data.clean.{option}")
         return new
@@ -85,11 +86,18 @@ def decontaminate(train: Dataset, held_out: list[Dataset], fields: tuple[str, ..
 
     The (cleaned) training rows are compared with the eval rows normalised the same way, so a
     difference in spaces or Unicode forms does not hide a copy; the eval rows are not changed."""
-    seen = set()
-    for ds in held_out:
-        seen.update(hashes(ds, fields, _normalizer(cfg, fields if normalize_fields is None else normalize_fields)))
+    seen = held_out_hashes(held_out, fields, cfg, normalize_fields)
     keep = [i for i, h in enumerate(hashes(train, fields)) if h not in seen]
     return (train.select(keep) if len(keep) < len(train) else train), len(train) - len(keep)
+
+
+def held_out_hashes(held_out: list[Dataset], fields: tuple[str, ...], cfg: CleanSection,
+                    normalize_fields: tuple[str, ...] | None = None) -> set[str]:
+    """Hashes of the evaluation rows' text, normalised as training rows are (the rows stay as they are)."""
+    seen: set[str] = set()
+    for ds in held_out:
+        seen.update(hashes(ds, fields, _normalizer(cfg, fields if normalize_fields is None else normalize_fields)))
+    return seen
 
 
 def hashes(ds: Dataset, fields: tuple[str, ...], normalize: dict | None = None) -> list[str]:

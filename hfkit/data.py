@@ -26,8 +26,8 @@ SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "
 def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[str, ...], seed: int,
                 splits: tuple[str, ...] = ("train", "validation", "test"),
                 convert: Callable[[Dataset], Dataset] | None = None, optional: tuple[str, ...] = (),
-                normalize_fields: tuple[str, ...] | None = None, training: bool = True
-                ) -> tuple[DatasetDict, dict[str, Any]]:
+                normalize_fields: tuple[str, ...] | None = None, training: bool = True,
+                raw: dict[str, Dataset] | None = None) -> tuple[DatasetDict, dict[str, Any]]:
     """Load, map columns, clean the training split, hold out a validation split if needed,
     decontaminate, cap sizes.
 
@@ -36,16 +36,14 @@ def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[st
     of which it may rewrite `normalize_fields` (all by default). Evaluation splits are read as they
     are: no row is rewritten or dropped, so scores compare with anyone's on the same files.
     Without `training` nothing is trained, so the training split is not decontaminated.
+    `raw` gives the splits instead of the files (the evaluation rows of a stream, hfkit.streaming).
     Returns the splits and the counts per split.
     """
-    raw = load_raw(cfg, splits)
+    raw = load_raw(cfg, splits) if raw is None else raw
     report: dict[str, Any] = {}
     cleaned = {}
     for split, ds in raw.items():
-        ds = select_fields(ds, cfg.columns, fields, source=_describe(cfg, split), optional=optional)
-        if convert is not None:
-            ds = convert(ds)
-        ds = _text_as_strings(ds, text_fields, source=_describe(cfg, split))
+        ds = task_rows(ds, cfg, fields, text_fields, _describe(cfg, split), convert, optional)
         if split == "train":
             cleaned[split], report[split] = clean_split(ds, text_fields, cfg.clean, split, cfg.num_proc,
                                                         normalize_fields=normalize_fields)
@@ -79,6 +77,15 @@ def load_splits(cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[st
     return DatasetDict(cleaned), report
 
 
+def task_rows(ds: Dataset, cfg: DataSection, fields: tuple[str, ...], text_fields: tuple[str, ...], source: str,
+              convert: Callable[[Dataset], Dataset] | None = None, optional: tuple[str, ...] = ()) -> Dataset:
+    """The data's rows in the task's fields: columns mapped, the task's layout, text as strings."""
+    ds = select_fields(ds, cfg.columns, fields, source=source, optional=optional)
+    if convert is not None:
+        ds = convert(ds)
+    return _text_as_strings(ds, text_fields, source=source)
+
+
 def _check_complete(ds: Dataset, fields: tuple[str, ...], split: str, source: str) -> None:
     """Evaluation rows are never dropped, so a missing value is an error to fix in the file."""
     for field in fields:
@@ -106,6 +113,23 @@ def load_file(path: Path, key: str, field: str | None = None) -> Dataset:
     key of a JSON document whose list holds the examples."""
     from datasets import load_dataset
 
+    builder = check_file(path, key)
+    try:
+        if builder == "json":
+            return _load_json(path, field)
+        options = csv_as_text(path) if builder == "csv" else {}
+        return load_dataset(builder, data_files=str(path), split="train", **options)
+    except HfkitError:
+        raise
+    except Exception as err:  # datasets and pyarrow raise many types for malformed files
+        cause = err.__cause__ or err
+        if isinstance(cause, HfkitError):  # raised while datasets read the file (_json_records)
+            raise HfkitError(f"{key}: {cause}") from None
+        raise HfkitError(f"{key}: cannot read {path} as {builder} ({first_line(cause)})") from None
+
+
+def check_file(path: Path, key: str) -> str:
+    """The `datasets` builder for a data file that exists, is not empty and is UTF-8 text (or parquet)."""
     if path.is_dir():
         raise HfkitError(f"{key}: {path} is a folder, not a data file; give a file inside it")
     builder = BUILDERS.get(path.suffix.lower())
@@ -117,18 +141,7 @@ def load_file(path: Path, key: str, field: str | None = None) -> Dataset:
         raise HfkitError(f"{key}: {path} is empty")
     if builder != "parquet":
         _check_utf8(path, key)
-    try:
-        if builder == "json":
-            return _load_json(path, field)
-        options = _csv_as_text(path) if builder == "csv" else {}
-        return load_dataset(builder, data_files=str(path), split="train", **options)
-    except HfkitError:
-        raise
-    except Exception as err:  # datasets and pyarrow raise many types for malformed files
-        cause = err.__cause__ or err
-        if isinstance(cause, HfkitError):  # raised while datasets read the file (_json_records)
-            raise HfkitError(f"{key}: {cause}") from None
-        raise HfkitError(f"{key}: cannot read {path} as {builder} ({first_line(cause)})") from None
+    return builder
 
 
 def _load_json(path: Path, field: str | None = None) -> Dataset:
@@ -233,7 +246,7 @@ def squad_records(articles: list[dict]) -> list[dict]:
     return rows
 
 
-def _csv_as_text(path: Path) -> dict[str, Any]:
+def csv_as_text(path: Path) -> dict[str, Any]:
     """Read every CSV cell as a string: "00420" must not become 420, nor "none" a missing value."""
     from datasets import Features, Value
 
@@ -316,4 +329,5 @@ def _load_hub(cfg: DataSection, splits: tuple[str, ...]) -> dict[str, Dataset]:
 def _describe(cfg: DataSection, split: str) -> str:
     if cfg.dataset:
         return f"{cfg.dataset} ({split} split)"
-    return Path(getattr(cfg, SPLIT_FILES[split])).name
+    path = getattr(cfg, SPLIT_FILES[split])
+    return Path(path).name if path else f"the {split} rows"  # held out from a stream

@@ -27,6 +27,20 @@ def launched_without_accelerator() -> bool:
     return not (accelerator.is_available() if accelerator else torch.cuda.is_available())
 
 
+def check_engine_on_cpu() -> None:
+    """FSDP launched on a machine without an accelerator is refused: accelerate 1.15 makes a process
+    group FSDP only for GPU-type devices (AcceleratorState), so on the CPU it would silently train
+    as DDP (with use_cpu) or as unconnected single processes (without). torch's own FSDP2 runs on
+    the CPU over gloo; accelerate does not take it there."""
+    import os
+
+    from hfkit.errors import HfkitError
+
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and launched_without_accelerator():
+        raise HfkitError("accelerate config: FSDP needs GPUs here (accelerate 1.15 applies FSDP only to GPU-type "
+                         "process groups; on the CPU it would train as plain DDP); use accelerate_configs/multi_cpu.yaml")
+
+
 def is_main() -> bool:
     return state().is_main_process
 

@@ -36,7 +36,22 @@ class Prepared:
 
 
 def bind(recipe: Recipe, encoder_decoder: bool | None = None) -> Task:
-    return tasks.bind(recipe, encoder_decoder)
+    task = tasks.bind(recipe, encoder_decoder)
+    if recipe.data.packing in ("padding_free", "bfd") and not task.packs:
+        what = "an encoder-decoder model" if task.encoder_decoder else f"task {task.name} ({task.fmt})"
+        raise HfkitError(f"data.packing: {recipe.data.packing} packs decoder-only prompt/target examples, not "
+                         f"{what}; set data.packing: none")
+    return task
+
+
+def train_collator(task: Task, tokenizer, model):
+    """The training batches: packed as `data.packing` says (hfkit.tasks.packing); evaluation never packs."""
+    if not task.packs:
+        return task.collator(tokenizer, model)
+    from hfkit.tasks.packing import resolve
+
+    varlen = str(getattr(model.config, "_attn_implementation", "")).startswith("flash_attention")
+    return task.collator(tokenizer, model, resolve(task.recipe.data.packing, varlen))
 
 
 def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = None):
@@ -57,6 +72,7 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
         kwargs["greater_is_better"] = not metrics.lower_is_better(best)  # TER, perplexity: lower is better
     if level() == "quiet" and "disable_tqdm" not in kwargs:
         kwargs["disable_tqdm"] = True
+    distributed.check_engine_on_cpu()
     if "use_cpu" not in kwargs and distributed.launched_without_accelerator():
         kwargs["use_cpu"] = True
     if "train_sampling_strategy" not in kwargs and task.group_by_length:
@@ -87,7 +103,15 @@ def load_tokenizer(task: Task, path: str):
 
 
 def load_data(recipe: Recipe, task: Task, training: bool = True):
-    """The recipe's splits in the task's fields (training data cleaned), and the cleaning counts."""
+    """The recipe's splits in the task's fields (training data cleaned), and the cleaning counts.
+
+    With `data.streaming` only the evaluation splits: the training rows are read while training."""
+    if recipe.data.streaming:
+        from hfkit import streaming
+
+        splits, cleaning = streaming.eval_splits(recipe, task)
+        check_splits(recipe, splits, training=False)
+        return splits, cleaning
     splits, cleaning = data.load_splits(recipe.data, task.fields(), task.text_fields(),
                                         seed=recipe.training.get("seed", 42), convert=task.convert,
                                         optional=task.optional_fields(), normalize_fields=task.normalize_fields(),
@@ -112,7 +136,9 @@ def prepare(recipe: Recipe, task: Task, tokenizer_path: str, with_train: bool) -
     with distributed.state().main_process_first():  # build the datasets caches once; other ranks reuse them
         splits, cleaning = load_data(recipe, task, training=with_train)
         rows = splits[recipe.eval.split]
-        train = task.tokenize(splits["train"], tokenizer, "train") if with_train else None
+        train = _train_data(recipe, task, tokenizer, splits) if with_train else None
+        if train is not None and recipe.data.streaming:
+            cleaning["train"] = train.dataset.cleaning  # filled in as the stream is read
         tokenized_eval = task.tokenize(rows, tokenizer, recipe.eval.split)
         examples = task.eval_examples(rows, tokenizer)
     preparation = {recipe.eval.split: {**tokenized_eval.counts, **_prefixed("generation", examples)}}
@@ -138,6 +164,23 @@ def eval_data_of(task: Task, tokenizer, rows, split: str) -> EvalData:
     tokenized = task.tokenize(rows, tokenizer, split)
     return EvalData(rows=rows, tokenized=tokenized.dataset if len(tokenized.dataset) else None,
                     examples=task.eval_examples(rows, tokenizer), counts=tokenized.counts)
+
+
+def _train_data(recipe: Recipe, task: Task, tokenizer, splits) -> Tokenized:
+    if not recipe.data.streaming:
+        return task.tokenize(splits["train"], tokenizer, "train")
+    from hfkit import streaming
+
+    current = distributed.state()
+    stream = streaming.train_stream(recipe, task, tokenizer, list(splits.values()), current.process_index,
+                                    current.num_processes)
+    return Tokenized(stream, stream.counts)
+
+
+def train_examples(prepared: Prepared) -> int | None:
+    """Training examples (a stream's: those read so far by this process)."""
+    dataset = prepared.train.dataset
+    return len(dataset) if hasattr(dataset, "__len__") else prepared.train.counts.get("examples")
 
 
 def _prefixed(prefix: str, examples) -> dict[str, int]:
@@ -177,7 +220,7 @@ def make_trainer(args, prepared: Prepared, model):
         args=args,
         train_dataset=prepared.train.dataset if prepared.train else None,
         eval_dataset=prepared.eval.rows,  # evaluate() scores prepared.periodic through hfkit_scorer
-        data_collator=prepared.task.collator(prepared.tokenizer, model),
+        data_collator=train_collator(prepared.task, prepared.tokenizer, model),
         processing_class=prepared.tokenizer,
         callbacks=[EarlyStoppingCallback(stopping["early_stopping_patience"], stopping.get("early_stopping_threshold", 0.0))]
         if stopping else None,

@@ -118,6 +118,7 @@ def check(recipe: Recipe) -> list[str]:
             problems += option_problems(name, args)
     problems += task.problems()
     problems += _best_metric_problems(recipe, task)
+    problems += streaming_problems(recipe)
     from transformers import Seq2SeqTrainingArguments  # a superset of TrainingArguments: the family is not known here
 
     problems += training_key_problems(recipe.training, Seq2SeqTrainingArguments)
@@ -135,6 +136,22 @@ def _best_metric_problems(recipe: Recipe, task) -> list[str]:
         return []
     return [f"training.metric_for_best_model: {chosen!r} is not a score of this recipe's evaluation"
             f"{suggest_value(chosen, valid)}"]
+
+
+def streaming_problems(recipe: Recipe) -> list[str]:
+    """What a streaming recipe needs (hfkit.streaming): a step count, no near-dedup, no loader workers."""
+    if not recipe.data.streaming:
+        return []
+    found = []
+    steps, workers = recipe.training.get("max_steps"), recipe.training.get("dataloader_num_workers")
+    if not (isinstance(steps, int) and steps > 0):
+        found.append("data.streaming: a stream has no length, so set training.max_steps (e.g. 1000)")
+    if recipe.data.clean.near_dedup:
+        found.append("data.clean.near_dedup: not available with data.streaming (MinHash compares every example "
+                     "with all the others); set it to false")
+    if isinstance(workers, int) and workers > 0:
+        found.append("training.dataloader_num_workers: data.streaming reads in the training process; set it to 0")
+    return found
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> None:

@@ -95,6 +95,12 @@ class DataSection(Section):
     source_prefix: str = ""  # encoder-decoder input prefix, e.g. T5's "translate English to Romanian: "
     max_source_length: PositiveInt | None = None  # encoder-decoder (unset: 1024 or the model's max)
     max_target_length: PositiveInt = 128  # encoder-decoder
+    # Training rows of decoder-only prompt/target examples (hfkit.tasks.packing): none (padded),
+    # padding_free (a batch as one row), bfd (rows of max_length, best fit decreasing); the loss
+    # stays exactly that of unpacked examples. auto: padding_free for a flash-attention model, else none.
+    packing: Literal["auto", "none", "padding_free", "bfd"] = "auto"
+    # Read, clean and tokenize the training split on the fly (hfkit.streaming); needs training.max_steps.
+    streaming: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSection:

@@ -75,6 +75,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - started
         record.log_history = trainer.state.log_history
+        record.update(job.describe(recipe, prepared))  # a stream's counts are known once it has been read
         if stop.requested:
             _stop_interrupted(run_dir, record, trainer)
         record.best = best_of(trainer)
@@ -86,7 +87,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
             # only when the recipe sets training.include_num_input_tokens_seen
             tokens_per_second=(round(trainer.state.num_input_tokens_seen / train_seconds, 1)
                                if trainer.state.num_input_tokens_seen else None),
-            steps=result.global_step, train_loss=result.training_loss, train_examples=len(prepared.train.dataset),
+            steps=result.global_step, train_loss=result.training_loss, train_examples=job.train_examples(prepared),
             resumed_from=checkpoint.name if checkpoint else None)
         resume_state.cover_whole_run(record.train, clock, result, train_seconds)
         save_weights(trainer, prepared.tokenizer, run_dir, recipe.peft.method)

@@ -42,6 +42,10 @@ def validate(recipe_path: str, overrides: list[str], skip_hub: bool = False, ove
     else:
         splits, _ = job.load_data(recipe, task)
         sizes = ", ".join(f"{name} {len(ds)}" for name, ds in splits.items())
+        if recipe.data.streaming:
+            from hfkit.streaming import check_first_rows
+
+            sizes += f", train streamed (its first {check_first_rows(recipe, task)} rows read)"
         done.append(f"data: format {task.fmt}, columns {', '.join(task.fields())} present; "
                     f"training data cleaned, sizes: {sizes}")
 

@@ -147,27 +147,14 @@ output:
     return recipe
 
 
-def record_of(run: Path):
-    """A run folder's metrics.json, read through the run record (as compare and cards read it)."""
-    from hfkit.record import read_record
-
-    return read_record(run)
-
-
-def jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-# `python killer.py ARGS` runs `hfkit ARGS` and kills itself with SIGKILL at the end of training step 3
-# (a crash: no handler runs, nothing is flushed), e.g. after the checkpoint of step 2.
-KILL_AT_STEP_3 = """
+KILLER = """
 import os, signal, sys
 import transformers
 from transformers import TrainerCallback
 
 class Die(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:
+        if state.global_step == int(os.environ["KILL_AT_STEP"]):  # after that step's checkpoint and log line
             os.kill(os.getpid(), signal.SIGKILL)
 
 original_init = transformers.Trainer.__init__
@@ -178,3 +165,38 @@ transformers.Trainer.__init__ = init_with_death
 from hfkit.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def run_hfkit(*args, cwd, env_extra=None, **kwargs):
+    """`hfkit ARGS` in a fresh, offline process."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "hfkit", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600, **kwargs)
+
+
+def killed_at(step: int, args: list[str], cwd: Path):
+    """`hfkit ARGS` in a fresh process that SIGKILLs itself at the end of training step `step`."""
+    import os
+    import subprocess
+    import sys
+
+    (cwd / "killer.py").write_text(KILLER)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "KILL_AT_STEP": str(step),
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return subprocess.run([sys.executable, str(cwd / "killer.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def record_of(run: Path):
+    """A run folder's metrics.json, read through the run record (as compare and cards read it)."""
+    from hfkit.record import read_record
+
+    return read_record(run)
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

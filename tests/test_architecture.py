@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hfkit"
 LAYERS = [
     {"errors", "schema", "redaction"},
     {"runs", "record", "distributed", "console", "training_keys", "resources", "metrics"},
-    {"models", "lora", "cleaning", "data", "generation"},
+    {"models", "lora", "cleaning", "data", "streaming", "generation"},
     {"tasks"},
     {"recipe", "scoring"},
     {"job", "trainer", "resume"},

@@ -1,15 +1,13 @@
 """accelerate configs, a real 2-process run on the CPU, and resuming a killed run."""
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support import KILL_AT_STEP_3, record_of, tiny_recipe
+from support import killed_at, record_of, tiny_recipe
+from support import run_hfkit as hfkit
 
 from hfkit.cli import main
 
@@ -42,12 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def hfkit(*args, cwd, env_extra=None, **kwargs):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "hfkit", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600, **kwargs)
 
 
 def lines(path: Path) -> list[dict]:
@@ -89,11 +81,7 @@ def test_two_processes_score_every_example_once_like_one_process(tiny_llama, tmp
 def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_path):
     recipe = tiny_recipe(tmp_path, tiny_llama)
     overrides = ["training.max_steps=6", "training.save_strategy=steps", "training.save_steps=2", "eval.baseline=true"]
-    killer = tmp_path / "killer.py"
-    killer.write_text(KILL_AT_STEP_3)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    died = subprocess.run([sys.executable, str(killer), "train", str(recipe), *overrides], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    died = killed_at(3, ["train", str(recipe), *overrides], tmp_path)  # after the checkpoint at step 2
     assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
     (run,) = (tmp_path / "runs").iterdir()
     assert (run / "checkpoint-2" / "trainer_state.json").is_file() and not (run / "predictions.jsonl").exists()
@@ -127,3 +115,14 @@ def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_
 def test_resume_needs_a_run_folder(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_fsdp_on_the_cpu_is_refused_with_the_reason(tiny_llama, tmp_path):
+    # accelerate 1.15 turns only GPU-type process groups into FSDP: on the CPU the FSDP plugin was
+    # dropped without a word (the run trained as DDP; env.json said MULTI_CPU). hfkit says so instead.
+    recipe = tiny_recipe(tmp_path, tiny_llama)
+    result = hfkit("launch", "--config", str(REPO / "accelerate_configs" / "fsdp.yaml"), "--num-processes", "2",
+                   "--port", str(free_port()), str(recipe), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "FSDP needs GPUs here (accelerate 1.15 applies FSDP only to GPU-type process groups" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

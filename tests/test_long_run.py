@@ -2,7 +2,7 @@
 
 import pytest
 from safetensors.torch import load_file
-from support import KILL_AT_STEP_3, jsonl, make_tiny_seq2seq, record_of, tiny_recipe, write_jsonl
+from support import jsonl, killed_at, make_tiny_seq2seq, record_of, tiny_recipe, write_jsonl
 
 from hfkit.cli import main
 
@@ -145,20 +145,11 @@ def test_periodic_predictions_are_not_written_but_the_final_ones_are(tiny_llama,
 def test_resume_keeps_the_best_checkpoint_and_early_stopping_state(tiny_llama, tmp_path):
     """Killed after step 2 and resumed, the run stops where an uninterrupted one does (step 3, patience 2
     counted across the interruption) and keeps the best step found before the kill."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     recipe = tiny_recipe(tmp_path, tiny_llama)
     overrides = [*EVERY_STEP, "training.max_steps=20", "training.metric_for_best_model=exact_match",
                  "training.load_best_model_at_end=true", "training.early_stopping_patience=2",
                  "training.early_stopping_threshold=100", "eval.baseline=false"]
-    killer = tmp_path / "killer.py"
-    killer.write_text(KILL_AT_STEP_3)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    died = subprocess.run([sys.executable, str(killer), "train", str(recipe), *overrides], env=env,
-                          capture_output=True, text=True, timeout=600)
+    died = killed_at(3, ["train", str(recipe), *overrides], tmp_path)  # checkpoint-2 is complete, step 3's is not
     assert died.returncode < 0, died.stderr[-2000:]
     run = only_run(tmp_path)
     assert main(["train", "--resume", str(run)]) == 0

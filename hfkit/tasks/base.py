@@ -55,6 +55,7 @@ class Task:
     pipeline_tag: str = "text-generation"  # the Hub's name for what the trained model does
     new_heads: tuple[str, ...] = ()  # layers a pretrained checkpoint lacks: trained in full, not by LoRA
     group_by_length: bool = True  # batch training examples of similar length (less padding)
+    packs: bool = False  # decoder-only (prompt, target) examples: data.packing applies (hfkit.tasks.packing)
 
     @classmethod
     def variant(cls, recipe: Recipe) -> type[Task]:
@@ -130,6 +131,8 @@ class Task:
         raise NotImplementedError
 
     def collator(self, tokenizer, model):
+        """Batches for the evaluation loss, and for training unless the task `packs`: then
+        `collator(tokenizer, model, packing_mode)` also takes padding_free or bfd."""
         raise NotImplementedError
 
     # Scoring ---------------------------------------------------------------------------------

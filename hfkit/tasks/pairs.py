@@ -55,8 +55,14 @@ class PairTask(Task):
             return {"data.max_source_length": data.max_source_length, "data.max_target_length": data.max_target_length}
         return {"data.max_length": data.max_length}
 
-    def collator(self, tokenizer, model=None):
-        return seq2seq.collator(tokenizer, model) if self.encoder_decoder else decoder.collator(tokenizer, model)
+    @property
+    def packs(self) -> bool:
+        return not self.encoder_decoder
+
+    def collator(self, tokenizer, model=None, packing_mode: str = "none"):
+        if self.encoder_decoder:
+            return seq2seq.collator(tokenizer, model)
+        return decoder.collator(tokenizer, model, packing_mode)
 
     # Rendering ----------------------------------------------------------------------------------
     def style(self, tokenizer) -> str:
@@ -86,7 +92,7 @@ class PairTask(Task):
         if self.encoder_decoder:
             return seq2seq.tokenize_pairs(pairs, tokenizer, self.recipe, self.decoder_start(tokenizer))
         return decoder.tokenize_pairs(pairs, tokenizer, self.recipe, style == "chat", _SourceRenderer(tokenizer, style),
-                                      f"{self.name}/{style}")
+                                      f"{self.name}/{style}", split)
 
     def eval_examples(self, ds, tokenizer) -> EvalExamples:
         style = self.style(tokenizer)

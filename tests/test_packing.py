@@ -1,0 +1,151 @@
+"""Packing keeps the loss exact: packed rows give every target token the loss it has alone."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from support import date_rows
+
+from hfkit.models import load_tokenizer
+from hfkit.tasks import IGNORE, bind, task_class
+from hfkit.tasks.packing import best_fit_decreasing
+
+MESSAGES = [[{"role": "user", "content": f"Say {w} {i} times"}, {"role": "assistant", "content": f"{w} " * (1 + i % 4)}]
+            for i, w in enumerate(["hello", "fox", "dog", "March", "tests", "world"])]
+PAIRS = [{"source": f"fox {i} " * (1 + i % 3), "target": f"renard {i}"} for i in range(6)]
+
+
+def make_task(task="generation", fmt="prompt_completion", **data):
+    extra = {"source_lang": "en", "target_lang": "fr"} if task == "translation" else {}
+    schema = task_class(task).recipe_class
+    recipe = schema.model_validate({"task": task, "model": {"name_or_path": "m"},
+                                    "data": {"train_file": "t.jsonl", "format": fmt, "max_length": 160, **extra, **data}})
+    return bind(recipe, encoder_decoder=False)
+
+
+CASES = {  # the decoder-only paths: (task, format, rows)
+    "prompt_completion": ("generation", "prompt_completion", date_rows(7)),
+    "messages": ("generation", "messages", [{"messages": m} for m in MESSAGES]),
+    "translation": ("translation", "pairs", PAIRS),
+}
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(tiny_llama):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32)
+    model.train()  # as in training: a model in train mode builds a cache unless told not to
+    return model, load_tokenizer(str(tiny_llama), make_task().recipe.model)
+
+
+def token_losses(model, batch) -> torch.Tensor:
+    """Per-token loss at every position whose next-token label is set, in row order."""
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        logits = model(**inputs).logits.float()
+    shifted = F.pad(batch["labels"], (0, 1), value=IGNORE)[:, 1:]
+    keep = shifted != IGNORE
+    return F.cross_entropy(logits[keep], shifted[keep], reduction="none")
+
+
+def alone(model, rows) -> dict:
+    """Each example run by itself: its input ids -> its target-token losses."""
+    result = {}
+    for row in rows:
+        batch = {"input_ids": torch.tensor([row["input_ids"]]), "labels": torch.tensor([row["labels"]])}
+        result[tuple(row["input_ids"])] = token_losses(model, batch)
+    return result
+
+
+def segments(batch) -> list[tuple]:
+    """(input ids, number of target tokens) of each example in a packed batch, in order."""
+    found = []
+    for ids, labels, positions in zip(batch["input_ids"].tolist(), batch["labels"].tolist(),
+                                      batch["position_ids"].tolist()):
+        starts = [i for i, p in enumerate(positions) if p == 0] + [len(positions)]
+        for start, end in zip(starts, starts[1:]):
+            targets = sum(label != IGNORE for label in labels[start + 1:end])  # shifted: position t predicts t + 1
+            if any(label != IGNORE for label in labels[start:end]):  # padding is a label-less segment
+                found.append((tuple(ids[start:end]), targets))
+    return found
+
+
+@pytest.mark.parametrize("mode", ["padding_free", "bfd"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_packed_token_losses_equal_each_example_alone(model_and_tokenizer, case, mode):
+    model, tokenizer = model_and_tokenizer
+    name, fmt, rows = CASES[case]
+    task = make_task(name, fmt, packing=mode)
+    plain = task.tokenize(Dataset.from_list(rows), tokenizer, "validation").dataset  # never packed
+    train = task.tokenize(Dataset.from_list(rows), tokenizer, "train").dataset
+    batch = task.collator(tokenizer, model, mode)([train[i] for i in range(len(train))])
+    assert "attention_mask" not in batch and batch["use_cache"] is False
+    if mode == "padding_free":
+        assert batch["input_ids"].shape[0] == 1
+    else:
+        assert len(train) < len(plain) and all(n <= 160 for n in train["length"])
+
+    packed = token_losses(model, batch)
+    expected = alone(model, [plain[i] for i in range(len(plain))])
+    found = segments(batch)
+    assert sorted(ids for ids, _ in found) == sorted(expected)  # every example once, every token kept
+    offset = 0
+    for ids, count in found:
+        torch.testing.assert_close(packed[offset:offset + count], expected[ids], atol=1e-4, rtol=0)
+        offset += count
+    assert offset == len(packed)
+
+
+@pytest.mark.parametrize("mode", ["padding_free", "bfd"])
+def test_packed_batch_loss_equals_the_padded_batch_loss(model_and_tokenizer, mode):
+    model, tokenizer = model_and_tokenizer
+    task = make_task(packing=mode)
+    rows = Dataset.from_list(date_rows(7))
+    padded = task.collator(tokenizer, model)([r for r in task.tokenize(rows, tokenizer, "validation").dataset])
+    train = task.tokenize(rows, tokenizer, "train").dataset
+    packed = task.collator(tokenizer, model, mode)([r for r in train])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**packed).loss, model(**padded).loss, atol=1e-5, rtol=0)
+
+
+def test_without_position_ids_reset_the_examples_would_mix(model_and_tokenizer):
+    # The guard the tests above rely on: a packed row with one running position sequence differs.
+    model, tokenizer = model_and_tokenizer
+    task = make_task()
+    train = task.tokenize(Dataset.from_list(date_rows(3)), tokenizer, "train").dataset
+    batch = task.collator(tokenizer, model, "padding_free")([r for r in train])
+    running = {**batch, "position_ids": torch.arange(batch["input_ids"].shape[1])[None]}
+    assert not torch.allclose(token_losses(model, batch), token_losses(model, running), atol=1e-4)
+
+
+def test_best_fit_decreasing_fills_bins_and_keeps_every_item():
+    lengths = [9, 2, 7, 3, 3, 5, 1, 8, 4, 10]
+    bins = best_fit_decreasing(lengths, 10)
+    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in b) <= 10 for b in bins)
+    assert len(bins) == 6  # sum 52 -> at least 6 bins of 10
+
+
+def test_packing_is_refused_where_it_does_not_apply():
+    from hfkit.errors import HfkitError
+
+    with pytest.raises(HfkitError, match="data.packing: bfd packs decoder-only"):
+        from hfkit import job
+
+        job.bind(make_task(fmt="text", packing="bfd").recipe)
+
+
+@pytest.mark.parametrize("mode", ["padding_free", "bfd"])
+def test_hfkit_trains_packed_and_scores_unpacked(tiny_llama, tmp_path, mode):
+    from support import record_of, tiny_recipe
+
+    from hfkit.cli import main
+
+    recipe = tiny_recipe(tmp_path, tiny_llama, train_rows=24, eval_rows=6)
+    assert main(["train", str(recipe), f"data.packing={mode}", "data.max_length=128", "eval.baseline=false"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    record = record_of(run)
+    assert record.train.steps == 3 and record.final.loss_tokens and record.final.examples == 6
+    if mode == "bfd":
+        assert 0 < record.data["preparation"]["train"]["packed_rows"] < 24

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from hfkit.metrics import lower_is_better
+from hfkit.record import with_best_step
 
 MAX_METRICS_PER_CHART = 6  # enough for ROUGE's four or SQuAD v2's six; one panel each
 COLORS = ["#2f6fdf", "#e07b24", "#2a9d5c", "#c23b5b", "#7b5cc4", "#8c6d31", "#1f9fb4", "#d4a017"]
@@ -171,15 +172,9 @@ def run_curves(summary, out_dir: Path) -> Path | None:
 
 
 def best_step(record) -> dict:
-    """record.best ({step, metric, value, restored}; {} without one). Without checkpoints Trainer
-    keeps the best value but not its step: then the step is the first evaluation in the log with
-    that value, and `inferred` says so."""
-    best = dict((record.best or {}) if record else {})
-    if best and best.get("step") is None and best.get("metric"):
-        steps = [e["step"] for e in record.log_history if e.get(best["metric"]) == best.get("value") and "step" in e]
-        if steps:
-            best.update(step=steps[0], inferred=True)
-    return best
+    """record.best with its step ({} without one; records written before hfkit inferred the step
+    from the log may lack it)."""
+    return with_best_step(record.best, record.log_history) if record else {}
 
 
 def _curve(axis, points: list[tuple], name: str, color: str) -> None:

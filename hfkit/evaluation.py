@@ -33,7 +33,7 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False,
     if completing:
         out_dir = target_path
     elif is_run:
-        out_dir = Path(distributed.broadcast(str(target_path / f"eval-{runs.utc_stamp()}")))
+        out_dir = Path(distributed.broadcast(str(runs.fresh_path(target_path / f"eval-{runs.utc_stamp()}"))))
     else:
         out_dir = create_run_dir(recipe, overwrite)
     args = job.training_arguments(recipe, task, out_dir)

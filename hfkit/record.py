@@ -113,6 +113,18 @@ class RunRecord(_Open):
         write_text(Path(run_dir) / METRICS, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def with_best_step(best: dict[str, Any] | None, log_history: list[dict[str, Any]]) -> dict[str, Any]:
+    """`best` ({step, metric, value, restored}; {} without one) with its step. Trainer keeps the best
+    value but no step when no checkpoints are saved: the step is then the first evaluation in the log
+    with that value, and `inferred` says so."""
+    best = dict(best or {})
+    if best and best.get("step") is None and best.get("metric"):
+        steps = [e["step"] for e in log_history if e.get(best["metric"]) == best.get("value") and "step" in e]
+        if steps:
+            best.update(step=steps[0], inferred=True)
+    return best
+
+
 def read_record(run_dir: Path) -> RunRecord:
     """The run's metrics.json; a missing or corrupt file is a clear error."""
     path = Path(run_dir) / METRICS

@@ -75,8 +75,10 @@ def cover_whole_run(stats, clock: TrainingClock, result, seconds: float) -> None
     if not clock.step or not clock.known:
         return
     steps_now = result.global_step - clock.step
+    # Trainer counts this call's samples over this call's runtime; one clock (`seconds`) for both
+    # the record's runtime and its rate, so rate x runtime is the run's sample count
     samples_now = (result.metrics.get("train_samples_per_second") or 0) * (result.metrics.get("train_runtime") or 0)
-    runtime = clock.runtime_s + (result.metrics.get("train_runtime") or seconds)
+    runtime = clock.runtime_s + seconds
     if steps_now > 0 and runtime > 0:  # every step takes the same number of samples
         stats.samples_per_second = round(samples_now * result.global_step / steps_now / runtime, 3)
     if stats.train_loss is not None and clock.loss_steps + steps_now > 0:

@@ -46,6 +46,16 @@ def utc_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
+def fresh_path(path: Path) -> Path:
+    """`path`, or path-2, path-3...: two evals or sweeps of a run started in the same second get
+    folders of their own."""
+    candidate, count = path, 1
+    while candidate.exists():
+        count += 1
+        candidate = path.with_name(f"{path.name}-{count}")
+    return candidate
+
+
 def run_dir_path(output_dir: str, name: str, timestamp: bool) -> Path:
     root = Path(output_dir).expanduser().resolve()
     return root / (f"{name}-{utc_stamp()}" if timestamp else name)

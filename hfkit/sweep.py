@@ -89,7 +89,7 @@ def run_sweep(target: str, specs: list[str], overrides: list[str], overwrite: bo
                          "there is no decoding to sweep")
     weights = run_weights(target_path, recipe) if is_run else None
     if is_run:
-        out_dir = Path(distributed.broadcast(str(_fresh(target_path / f"sweep-{runs.utc_stamp()}"))))
+        out_dir = Path(distributed.broadcast(str(runs.fresh_path(target_path / f"sweep-{runs.utc_stamp()}"))))
     else:
         named = recipe.model_copy(update={"output": recipe.output.model_copy(update={"name": f"{recipe.run_name}-sweep"})})
         out_dir = create_run_dir(named, overwrite)
@@ -164,15 +164,6 @@ def _warm_up(trainer, prepared, recipe, settings: GenerationSection) -> None:
     with computing_in(trainer.model, None if recipe.eval.dtype == "auto" else "float32"):
         generate(trainer.model, prepared.tokenizer, prompts, settings.model_copy(update={"max_new_tokens": 2}), 1,
                  trainer.args.seed, token_ids=prepared.task.generation_settings(prepared.tokenizer))
-
-
-def _fresh(path: Path) -> Path:
-    """`path`, or path-2, path-3...: two sweeps started in the same second get folders of their own."""
-    candidate, count = path, 1
-    while candidate.exists():
-        count += 1
-        candidate = path.with_name(f"{path.name}-{count}")
-    return candidate
 
 
 def _score_strategy(job, task, prepared, trainer, eval_data, name: str, settings: GenerationSection,

@@ -16,7 +16,8 @@ from hfkit import distributed, job, lora, runs
 from hfkit import resume as resume_state
 from hfkit.console import console, results_table, say
 from hfkit.errors import HfkitError, Interrupted, first_line
-from hfkit.record import Evaluation, RunRecord, TrainStats, has_record, read_record, recording_failure
+from hfkit.record import (Evaluation, RunRecord, TrainStats, has_record, read_record, recording_failure,
+                          with_best_step)
 from hfkit.redaction import redacted_yaml
 from hfkit.schema import Recipe
 from hfkit.trainer import StopOnInterrupt
@@ -148,8 +149,9 @@ def best_of(trainer) -> dict | None:
         return None
     step = state.best_global_step or (int(state.best_model_checkpoint.rsplit("-", 1)[1])
                                       if state.best_model_checkpoint else None)
-    return {"step": step, "metric": chosen if chosen.startswith("eval_") else f"eval_{chosen}",
+    best = {"step": step, "metric": chosen if chosen.startswith("eval_") else f"eval_{chosen}",
             "value": state.best_metric, "restored": bool(trainer.args.load_best_model_at_end)}
+    return with_best_step(best, state.log_history)  # no checkpoints: Trainer keeps no step
 
 
 def overfitting_notes(log_history: list[dict], window: int = 3) -> list[str]:

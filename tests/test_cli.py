@@ -18,7 +18,7 @@ def only_run(folder: Path) -> Path:
     return run
 
 
-def test_train_writes_a_complete_run_folder_that_eval_and_merge_read_back(tiny_llama, tmp_path, capsys):
+def test_train_writes_a_complete_run_folder_that_eval_and_merge_read_back(tiny_llama, tmp_path, capsys, monkeypatch):
     recipe = tiny_recipe(tmp_path, tiny_llama)
     assert main(["train", str(recipe), "training.seed=3"]) == 0
     run = only_run(tmp_path)
@@ -61,6 +61,11 @@ def test_train_writes_a_complete_run_folder_that_eval_and_merge_read_back(tiny_l
     assert again.final.metrics["exact_match"] == record.final.metrics["exact_match"]
     assert again.final.metrics["eval_loss"] == pytest.approx(record.final.metrics["eval_loss"], rel=1e-6)
     assert jsonl(eval_dir / "predictions.jsonl") == predictions
+    # a second eval in the same second gets a folder of its own, the first one stays as it was
+    monkeypatch.setattr("hfkit.runs.utc_stamp", lambda: eval_dir.name.removeprefix("eval-"))
+    assert main(["eval", str(run)]) == 0
+    assert sorted(p.name for p in run.glob("eval-*")) == [eval_dir.name, eval_dir.name + "-2"]
+    assert jsonl(run / (eval_dir.name + "-2") / "predictions.jsonl") == predictions
 
     # merge folds the adapter in; plain transformers loads the result
     capsys.readouterr()

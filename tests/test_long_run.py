@@ -41,13 +41,19 @@ def test_encoder_decoder_evaluations_score_bleu_while_training(tmp_path):
 task: translation
 model: {{name_or_path: {model}}}
 data: {{train_file: t.jsonl, validation_file: v.jsonl, format: wmt, source_lang: en, target_lang: fr}}
-training: {{max_steps: 2, per_device_train_batch_size: 4, eval_strategy: steps, eval_steps: 1, save_strategy: "no"}}
+training: {{max_steps: 2, per_device_train_batch_size: 4, eval_strategy: steps, eval_steps: 1, save_strategy: "no",
+           metric_for_best_model: chrf}}
 generation: {{max_new_tokens: 4}}
 output: {{dir: {tmp_path / "runs"}}}
 """, encoding="utf-8")
     assert main(["train", str(tmp_path / "r.yaml")]) == 0
     logged = evaluations(record_of(only_run(tmp_path)))
     assert [entry["step"] for entry in logged] == [1, 2] and all("eval_sacrebleu" in e and "eval_chrf" in e for e in logged)
+    # without checkpoints Trainer keeps the best value but no step: the record takes it from the log
+    best = record_of(only_run(tmp_path)).best
+    top = max(logged, key=lambda e: e["eval_chrf"])  # ties: the first, as Trainer keeps the first best
+    assert best == {"step": top["step"], "metric": "eval_chrf", "value": top["eval_chrf"], "restored": False,
+                    "inferred": True}
 
 
 def test_the_best_checkpoint_is_restored_and_its_rescore_equals_the_logged_best(tiny_llama, tmp_path):

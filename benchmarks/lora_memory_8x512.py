@@ -8,6 +8,10 @@ completions of ~50, so every example is close to `data.max_length: 512` (the lon
 `peak_memory_mb.rss`: it covers the whole process (loading, the step, the short evaluation on one
 validation row), so it is the step's peak whenever the step is the peak.
 
+A second run adds `training.gradient_checkpointing: true` (off by default, as in TrainingArguments:
+it recomputes each layer's forward during backward, see `checkpointing_speed_ratio` in
+train_vs_trl.py for what that costs): `lora_peak_rss_gb_8x512_checkpointing`.
+
     python benchmarks/lora_memory_8x512.py [--max-length 512]
 """
 
@@ -71,25 +75,38 @@ def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         lengths = write_data(folder, AutoTokenizer.from_pretrained(model), args.max_length)
-        (folder / "memory.yaml").write_text(json.dumps({
-            "task": "generation", "model": {"name_or_path": model},
-            "data": {"train_file": "train.jsonl", "validation_file": "validation.jsonl", "max_length": args.max_length},
-            "peft": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
-            "training": {"max_steps": 1, "per_device_train_batch_size": BATCH, "per_device_eval_batch_size": 1,
-                         "save_strategy": "no", "seed": 0},
-            "generation": {"max_new_tokens": 1}, "eval": {"metrics": []},
-            "output": {"dir": str(folder / "runs"), "name": "memory", "timestamp": False},
-        }))
-        hfkit("train", str(folder / "memory.yaml"), "--overwrite")
-        metrics = json.loads((folder / "runs" / "memory" / "metrics.json").read_text())
-    rss_gb = metrics["peak_memory_mb"]["rss"] / 1024
+        peaks = {name: peak_rss(folder, model, args.max_length, **training)
+                 for name, training in (("default", {}), ("checkpointing", {"gradient_checkpointing": True}))}
+    metrics = peaks["default"]
     result = {"benchmark": "lora_memory_8x512", "model": "SmolLM2-135M-Instruct", "batch": BATCH,
               "max_length": args.max_length, "example_tokens": lengths, "steps": metrics["train"]["steps"],
-              "model_dtype": metrics.get("model_dtype"), "lora_peak_rss_gb_8x512": round(rss_gb, 3)}
-    report(result, [("hfkit LoRA r=8 (q, v), 1 step", f"8 x {min(lengths)}-{max(lengths)}",
-                     metrics.get("model_dtype"), round(rss_gb, 3))],
+              "model_dtype": metrics.get("model_dtype"),
+              "lora_peak_rss_gb_8x512": gigabytes(metrics),
+              "lora_peak_rss_gb_8x512_checkpointing": gigabytes(peaks["checkpointing"])}
+    report(result, [(f"hfkit LoRA r=8 (q, v), 1 step{', gradient checkpointing' if name != 'default' else ''}",
+                     f"8 x {min(lengths)}-{max(lengths)}", m.get("model_dtype"), gigabytes(m))
+                    for name, m in peaks.items()],
            ("run", "batch (tokens)", "frozen base", "peak RSS (GB)"))
     return result
+
+
+def gigabytes(metrics: dict) -> float:
+    return round(metrics["peak_memory_mb"]["rss"] / 1024, 3)
+
+
+def peak_rss(folder: Path, model: str, max_length: int, **training) -> dict:
+    """metrics.json of one fresh `hfkit train` process: 1 LoRA step at batch 8 (+ `training` keys)."""
+    (folder / "memory.yaml").write_text(json.dumps({
+        "task": "generation", "model": {"name_or_path": model},
+        "data": {"train_file": "train.jsonl", "validation_file": "validation.jsonl", "max_length": max_length},
+        "peft": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+        "training": {"max_steps": 1, "per_device_train_batch_size": BATCH, "per_device_eval_batch_size": 1,
+                     "save_strategy": "no", "seed": 0, **training},
+        "generation": {"max_new_tokens": 1}, "eval": {"metrics": []},
+        "output": {"dir": str(folder / "runs"), "name": "memory", "timestamp": False},
+    }))
+    hfkit("train", str(folder / "memory.yaml"), "--overwrite")
+    return json.loads((folder / "runs" / "memory" / "metrics.json").read_text())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ E D C B A, ...) and every number is the median over rounds.
 Settings:
 - `hfkit`: `hfkit train` with hfkit's defaults (length-grouped batches; the frozen LoRA base in
   bf16 where the hardware computes bf16 natively, as on these AVX512-BF16 CPUs).
+- `hfkit_checkpointing`: the same with `training.gradient_checkpointing: true` (hfkit's opt-in memory
+  lever, off by default as in TrainingArguments): `checkpointing_speed_ratio` = its tokens/s / hfkit's.
 - `trl_default_fp32`: `SFTTrainer(model=<folder>)` with SFTConfig's defaults: fp32 weights, which
   TRL trains with bf16 autocast (SFTConfig's `bf16` defaults to True) and gradient checkpointing
   (SFTConfig's default), random batches padded to the batch's longest, max_length 1024.
@@ -92,7 +94,7 @@ HERE = Path(__file__).resolve().parent
 BATCH = 8
 LORA = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
 HFKIT_MAX_LENGTH = 512  # above every example (<= 500 tokens + EOS): nothing is truncated
-SETTINGS = ["hfkit", "trl_default_fp32", "trl_default_bf16", "trl_padding_free", "trl_bfd"]
+SETTINGS = ["hfkit", "hfkit_checkpointing", "trl_default_fp32", "trl_default_bf16", "trl_padding_free", "trl_bfd"]
 
 # Runs hfkit's own CLI (`python -m hfkit ...`) with the step clock installed first.
 HFKIT_CHILD = f"""
@@ -226,21 +228,21 @@ def child(code: str, args: list[str], log: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def run_hfkit(folder: Path, model: str, max_steps: int) -> tuple[dict, dict]:
-    recipe = folder / "hfkit.yaml"
+def run_hfkit(folder: Path, model: str, max_steps: int, name: str = "hfkit", **training) -> tuple[dict, dict]:
+    recipe = folder / f"{name}.yaml"
     recipe.write_text(json.dumps({
         "task": "generation", "model": {"name_or_path": model},
         "data": {"train_file": "train.jsonl", "validation_file": "validation.jsonl",
                  "max_length": HFKIT_MAX_LENGTH},
         "peft": LORA,
         "training": {"max_steps": max_steps, "per_device_train_batch_size": BATCH, "save_strategy": "no",
-                     "seed": 0},
+                     "seed": 0, **training},
         "generation": {"max_new_tokens": 1}, "eval": {"metrics": []},
-        "output": {"dir": str(folder / "runs"), "name": "hfkit", "timestamp": False},
+        "output": {"dir": str(folder / "runs"), "name": name, "timestamp": False},
     }))
-    log = folder / "hfkit-steps.json"
+    log = folder / f"{name}-steps.json"
     child(HFKIT_CHILD, ["train", str(recipe), "--overwrite"], log)
-    metrics = json.loads((folder / "runs" / "hfkit" / "metrics.json").read_text())
+    metrics = json.loads((folder / "runs" / name / "metrics.json").read_text())
     return json.loads(log.read_text()), {"samples_per_second": metrics["train"]["samples_per_second"],
                                          "model_dtype": metrics.get("model_dtype")}
 
@@ -315,6 +317,9 @@ def main() -> dict:
                     log, whole = run_hfkit(folder, model, max_steps)
                     matmul.append(cpu_flops.measure())
                     peak = statistics.mean(m["bf16_matmul_flops"] for m in matmul[-2:])
+                elif setting == "hfkit_checkpointing":  # what the opt-in memory lever costs in speed
+                    peak = None
+                    log, whole = run_hfkit(folder, model, max_steps, setting, gradient_checkpointing=True)
                 else:  # informational MFU of TRL's runs: against the median peak of the whole run, below
                     peak = None
                     log, whole = run_trl(folder, model, max_steps, setting, args.variants_dtype)
@@ -342,7 +347,7 @@ def main() -> dict:
     for run in (run for setting_runs in runs.values() for run in setting_runs):
         run["mfu"] = run["flops_per_second"] / (run["peak"] or bf16_peak)
         run["mfu_all"] = run["flops_all_per_second"] / (run["peak"] or bf16_peak)
-    trl = [s for s in settings if s != "hfkit"]
+    trl = [s for s in settings if s.startswith("trl_")]
     hfkit_tps = median("hfkit", "tokens_per_second")
     fastest = max(trl, key=lambda s: median(s, "tokens_per_second")) if trl else None
     result = {
@@ -357,6 +362,8 @@ def main() -> dict:
                                  if "trl_default_fp32" in runs else None),
         "train_vs_trl_best": round(hfkit_tps / median(fastest, "tokens_per_second"), 3) if fastest else None,
         "trl_fastest_setting": fastest,
+        "checkpointing_speed_ratio": (round(median("hfkit_checkpointing", "tokens_per_second") / hfkit_tps, 3)
+                                      if "hfkit_checkpointing" in runs else None),
         "cpu_bf16_matmul_gflops": round(bf16_peak / 1e9, 1), "cpu_fp32_matmul_gflops": round(fp32_peak / 1e9, 1),
         "cpu_bf16_matmul_gflops_around_each_hfkit_run": [round(m["bf16_matmul_flops"] / 1e9, 1) for m in matmul],
         "hfkit_train_gflops": round(median("hfkit", "flops_per_second") / 1e9, 1),

@@ -32,7 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 def hfkit_generate(model, tokenizer, ids: list[list[int]], new_tokens: int, batch_size: int) -> list[str]:
     """hfkit's evaluation generation. The one place this benchmark touches hfkit's API: update it here if it moves."""
     from hfkit.generation import generate
-    from hfkit.recipe import GenerationSection
+    from hfkit.schema import GenerationSection
 
     return generate(model, tokenizer, ids, GenerationSection(max_new_tokens=new_tokens), batch_size, seed=0)
 

@@ -51,7 +51,7 @@ $(VENV)/.checkpoints-installed: $(VENV)/.torch-installed
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml $(VENV)/.project-installed
-	$(PIP) install -e ".[dev,tracking]"
+	$(PIP) install -e ".[dev,tracking,qlora]"
 	touch $@
 
 # The `bench` extra (TRL, pinned in pyproject.toml) without its dependencies: `pip install --no-deps

@@ -31,6 +31,30 @@ def matmul_flops(dtype: str, size: int = 2048, repeats: int = 9, warmup: int = 3
     return 2 * size**3 / statistics.median(times)
 
 
+def shape_seconds(m: int, k: int, n: int, dtype: str = "bfloat16", repeats: int = 20, warmup: int = 3) -> float:
+    """Median seconds of one (m x k) @ (k x n) matmul in `dtype`."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(m, k, generator=generator).to(getattr(torch, dtype))
+    b = torch.randn(k, n, generator=generator).to(getattr(torch, dtype))
+    for _ in range(warmup):
+        torch.matmul(a, b)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def step_shapes_flops(shapes: list[tuple[int, int, int, int]], dtype: str = "bfloat16") -> float:
+    """The rate a training step's own matmuls reach: `shapes` holds (count, m, k, n) for each shape
+    the step multiplies; FLOP/s = sum(count * 2mkn) / sum(count * median seconds of that shape)."""
+    flops = sum(count * 2 * m * k * n for count, m, k, n in shapes)
+    return flops / sum(count * shape_seconds(m, k, n, dtype) for count, m, k, n in shapes)
+
+
 def measure(size: int = 2048, repeats: int = 9) -> dict:
     import torch
 

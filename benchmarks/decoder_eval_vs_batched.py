@@ -46,8 +46,8 @@ def batched_loop(model, tokenizer, ids: list[list[int]], new_tokens: int, batch_
                                   return_tensors="pt")
             output = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False,
                                     pad_token_id=tokenizer.pad_token_id)
-            answers += [text.strip() for text in
-                        tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
+            answers += tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:],
+                                              skip_special_tokens=True)  # as hfkit: nothing stripped
     return answers
 
 

@@ -79,7 +79,7 @@ def with_trainer(model, tokenizer, sources, targets, batch_size: int, max_new_to
         output = trainer.predict(dataset, max_new_tokens=max_new_tokens, num_beams=1, do_sample=False)
     predictions = output.predictions
     predictions[predictions == -100] = tokenizer.pad_token_id
-    return [text.strip() for text in tokenizer.batch_decode(predictions, skip_special_tokens=True)]
+    return tokenizer.batch_decode(predictions, skip_special_tokens=True)  # as hfkit: nothing stripped
 
 
 def with_hfkit(model, tokenizer, sources, batch_size: int, max_new_tokens: int) -> list[str]:

@@ -39,7 +39,7 @@ def one_at_a_time(model, tokenizer, ids: list[list[int]], new_tokens: int) -> li
         for prompt in ids:
             output = model.generate(torch.tensor([prompt]), max_new_tokens=new_tokens, do_sample=False,
                                     pad_token_id=tokenizer.pad_token_id)
-            answers.append(tokenizer.decode(output[0, len(prompt):], skip_special_tokens=True).strip())
+            answers.append(tokenizer.decode(output[0, len(prompt):], skip_special_tokens=True))  # as hfkit: nothing stripped
     return answers
 
 

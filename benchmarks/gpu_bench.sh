@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU benchmark: tokens/s and model FLOPs utilisation (MFU) of SmolLM2-135M fine-tuning in bf16 on
-# one GPU, LoRA and full, in under 10 minutes:
+# one GPU, LoRA, QLoRA (4-bit NF4 base) and full, in under 10 minutes:
 #   bash benchmarks/gpu_bench.sh          (after `make install`; set HFKIT/PY otherwise)
 # MFU = achieved model FLOPs / the GPU's peak bf16 FLOPs (PEAK_TFLOPS, default from the GPU name).
 # Model FLOPs per trained token: 6N for full fine-tuning (forward 2N, backward 4N); about 4N for
@@ -18,6 +18,7 @@ common=(training.bf16=true training.tf32=true training.include_num_input_tokens_
         data.validation_file=null data.columns='{document: text}' data.validation_fraction=0.05
         data.max_eval_samples=16 eval.baseline=false eval.metrics=[] "output.dir=$out" output.timestamp=false)
 $HFKIT train recipes/generation/demo.yaml "${common[@]}" output.name=lora
+$HFKIT train recipes/generation/demo.yaml "${common[@]}" peft.method=qlora output.name=qlora
 $HFKIT train recipes/generation/demo.yaml "${common[@]}" peft.method=none training.learning_rate=5e-5 output.name=full
 
 $PY - "$out" <<'PY'
@@ -32,7 +33,7 @@ N = 134_515_008
 print(f"\nGPU: {name}, peak bf16 {peak / 1e12:.0f} TFLOPs\n")
 print("| run | tokens/s | samples/s | peak GPU memory (MiB) | MFU |")
 print("|---|---|---|---|---|")
-for run, flops_per_token in (("lora", 4 * N), ("full", 6 * N)):
+for run, flops_per_token in (("lora", 4 * N), ("qlora", 4 * N), ("full", 6 * N)):
     metrics = json.loads((Path(sys.argv[1]) / run / "metrics.json").read_text())
     tokens = metrics["train"]["tokens_per_second"] or 0
     mfu = f"{tokens * flops_per_token / peak:.1%}" if peak else "n/a (set PEAK_TFLOPS)"

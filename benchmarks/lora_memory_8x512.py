@@ -6,11 +6,17 @@ SYNTHETIC prompt/completion examples (made-up English-like text): prompts of ~30
 completions of ~50, so every example is close to `data.max_length: 512` (the longest is exactly
 512 tokens with EOS). Peak RSS is the process's ru_maxrss, which hfkit writes to metrics.json as
 `peak_memory_mb.rss`: it covers the whole process (loading, the step, the short evaluation on one
-validation row), so it is the step's peak whenever the step is the peak.
+validation row), so it is the step's peak whenever the step is the peak; the memory plan's probes
+are kept out of it (hfkit.memory).
 
-A second run adds `training.gradient_checkpointing: true` (off by default, as in TrainingArguments:
-it recomputes each layer's forward during backward, see `checkpointing_speed_ratio` in
-train_vs_trl.py for what that costs): `lora_peak_rss_gb_8x512_checkpointing`.
+Three runs:
+- `lora_peak_rss_gb_8x512`: hfkit's defaults with `resources.memory_gb: 3`: the memory plan picks
+  the first setting whose measured peak fits 3 GiB (as is, gradient checkpointing, micro-batches);
+  `plan_choice_8x512` says which.
+- `lora_peak_rss_gb_8x512_unplanned`: `resources.memory_gb: off`, the step as it is.
+- `lora_peak_rss_gb_8x512_checkpointing`: `training.gradient_checkpointing: true` set by the
+  recipe (it recomputes each layer's forward during backward, see `checkpointing_speed_ratio` in
+  train_vs_trl.py for what that costs).
 
     python benchmarks/lora_memory_8x512.py [--max-length 512]
 """
@@ -21,6 +27,7 @@ import argparse
 import json
 import random
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import hfkit, report, smollm2_folder
@@ -65,25 +72,36 @@ def write_data(folder: Path, tokenizer, max_length: int) -> list[int]:
     return lengths
 
 
-def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-length", type=int, default=512)
-    args = parser.parse_args()
+@contextmanager
+def data_8x512(max_length: int = 512):
+    """(a temporary folder holding the 8 rows, the SmolLM2 folder, the rows' token lengths)."""
     from transformers import AutoTokenizer
 
     model = smollm2_folder()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        lengths = write_data(folder, AutoTokenizer.from_pretrained(model), args.max_length)
-        peaks = {name: peak_rss(folder, model, args.max_length, **training)
-                 for name, training in (("default", {}), ("checkpointing", {"gradient_checkpointing": True}))}
-    metrics = peaks["default"]
+        yield folder, model, write_data(folder, AutoTokenizer.from_pretrained(model), max_length)
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-length", type=int, default=512)
+    args = parser.parse_args()
+    with data_8x512(args.max_length) as (folder, model, lengths):
+        peaks = {name: peak_rss(folder, model, args.max_length, memory_gb, **training)
+                 for name, memory_gb, training in (("memory_gb: 3", 3, {}), ("unplanned", "off", {}),
+                                                   ("checkpointing", "off", {"gradient_checkpointing": True}))}
+    metrics, plan = peaks["memory_gb: 3"], peaks["memory_gb: 3"]["memory_plan"]
+    chosen = next(o for o in plan["options"] if {k: o[k] for k in plan["choice"]} == plan["choice"])
     result = {"benchmark": "lora_memory_8x512", "model": "SmolLM2-135M-Instruct", "batch": BATCH,
               "max_length": args.max_length, "example_tokens": lengths, "steps": metrics["train"]["steps"],
               "model_dtype": metrics.get("model_dtype"),
               "lora_peak_rss_gb_8x512": gigabytes(metrics),
+              "plan_choice_8x512": chosen["setting"], "plan_options_8x512": plan["options"],
+              "lora_peak_rss_gb_8x512_unplanned": gigabytes(peaks["unplanned"]),
               "lora_peak_rss_gb_8x512_checkpointing": gigabytes(peaks["checkpointing"])}
-    report(result, [(f"hfkit LoRA r=8 (q, v), 1 step{', gradient checkpointing' if name != 'default' else ''}",
+    report(result, [(f"hfkit LoRA r=8 (q, v), 1 step, {name}"
+                     + (f" (plan: {chosen['setting']})" if name == "memory_gb: 3" else ""),
                      f"8 x {min(lengths)}-{max(lengths)}", m.get("model_dtype"), gigabytes(m))
                     for name, m in peaks.items()],
            ("run", "batch (tokens)", "frozen base", "peak RSS (GB)"))
@@ -94,7 +112,7 @@ def gigabytes(metrics: dict) -> float:
     return round(metrics["peak_memory_mb"]["rss"] / 1024, 3)
 
 
-def peak_rss(folder: Path, model: str, max_length: int, **training) -> dict:
+def peak_rss(folder: Path, model: str, max_length: int, memory_gb, **training) -> dict:
     """metrics.json of one fresh `hfkit train` process: 1 LoRA step at batch 8 (+ `training` keys)."""
     (folder / "memory.yaml").write_text(json.dumps({
         "task": "generation", "model": {"name_or_path": model},
@@ -104,6 +122,7 @@ def peak_rss(folder: Path, model: str, max_length: int, **training) -> dict:
                      "save_strategy": "no", "seed": 0, **training},
         "generation": {"max_new_tokens": 1}, "eval": {"metrics": []},
         "output": {"dir": str(folder / "runs"), "name": "memory", "timestamp": False},
+        "resources": {"memory_gb": memory_gb},
     }))
     hfkit("train", str(folder / "memory.yaml"), "--overwrite")
     return json.loads((folder / "runs" / "memory" / "metrics.json").read_text())

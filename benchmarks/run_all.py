@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark, keep the JSON line each prints, and record them together.
 
 Writes benchmarks/results/<UTC time>.json (all keys plus the machine) and rewrites the table in
-benchmarks/README.md between its markers.
+benchmarks/README.md between its markers. `--only SCRIPT` (repeatable) runs just those and carries
+every other script's numbers over from the newest results file, each marked `carried_from`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["eval_generation.py", "eval_generation_decoder.py", "decoder_eval_vs_batched.py", "cached_prep.py",
            "train_throughput.py", "train_vs_trl.py", "lora_memory.py", "lora_memory_8x512.py",
-           "periodic_eval.py", "bootstrap_speed.py", "data_scale.py"]
+           "lora_dropout_memory.py", "qlora_memory.py", "memory_plan_speed.py",
+           "periodic_eval.py", "bootstrap_speed.py", "data_scale.py", "language_id.py", "quality_filters.py",
+           "decoding_memory.py"]
 TARGETS = {  # key: (comparison, target)
     "train_throughput_ratio": (">=", 1.0),
     "length_aware_tokens_ratio": (">=", 1.3),
@@ -29,7 +32,10 @@ TARGETS = {  # key: (comparison, target)
     "train_vs_trl_default": (">=", 2.5),
     "train_vs_trl_best": (">=", 2.5),
     "cpu_mfu": (">=", 0.85),
-    "lora_peak_rss_gb_8x512": ("<=", 3.0),
+    "cpu_mfu_at_step_shapes": (">=", 0.6),
+    "lora_peak_rss_gb_8x512": ("<=", 3.0),  # with resources.memory_gb: 3
+    "planned_vs_unconstrained_speed": (">=", 0.9),
+    "qlora_vs_lora_peak_rss": ("<=", 0.8),
     "decoder_eval_vs_batched_generate": (">=", 1.5),
     # a 95% bootstrap interval (1000 resamples) costs at most this many times the metric itself
     "bootstrap_vs_metric_seconds": ("<=", 3.0),
@@ -37,9 +43,17 @@ TARGETS = {  # key: (comparison, target)
     "streaming_peak_rss_growth": ("<=", 1.2),
 }
 # Measured and shown, with no target: what a periodic evaluation adds to training; the opt-in memory
-# lever (gradient checkpointing): its peak RSS at 8 x 512 and its speed relative to hfkit's default.
+# lever (gradient checkpointing): its peak RSS at 8 x 512 and its speed relative to hfkit's default;
+# the language identifier's accuracy and speed; what the quality filters add to data preparation;
+# how far below beam search's real memory growth the decoding estimate stays (a floor: below 1);
+# the step at 8 x 512 without a plan; what the plan chose and what its probes cost; LoRA dropout
+# folded vs peft's layers; QLoRA's speed relative to LoRA's.
 REPORTED = ["seconds_per_evaluation", "periodic_eval_overhead_ratio", "lora_peak_rss_gb_8x512_checkpointing",
-            "checkpointing_speed_ratio"]
+            "checkpointing_speed_ratio", "language_id_accuracy", "language_id_3_words_accuracy",
+            "language_id_vs_lingua_speed", "quality_filters_rows_per_s", "quality_filters_cost_ratio",
+            "decoding_estimate_vs_peak_growth", "lora_peak_rss_gb_8x512_unplanned", "plan_choice_8x512",
+            "plan_probe_seconds", "lora_dropout_peak_rss_gb_peft", "lora_dropout_peak_rss_gb_folded",
+            "lora_dropout_fold_speed_ratio", "qlora_vs_lora_speed"]
 
 
 def machine() -> dict:
@@ -50,10 +64,33 @@ def machine() -> dict:
             "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
 
 
+def previous_results() -> tuple[str | None, dict]:
+    """The newest earlier results file and its contents (for `--only`)."""
+    files = sorted((HERE / "results").glob("*.json"))
+    return (files[-1].name, json.loads(files[-1].read_text())) if files else (None, {})
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", action="append", default=[], metavar="SCRIPT", help=(
+        "run only these scripts (repeatable); every other script's numbers are carried over from the newest "
+        "results file, each marked with carried_from"))
+    only = [name if name.endswith(".py") else f"{name}.py" for name in parser.parse_args().only]
+    unknown = sorted(set(only) - set(SCRIPTS))
+    if unknown:
+        parser.error(f"--only: no such benchmark {', '.join(unknown)}; choose from {', '.join(SCRIPTS)}")
     results: dict = {"utc_time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine()}
+    if only:
+        source, earlier = previous_results()
+        results["only"] = only
+        for script in SCRIPTS:
+            name = script.removesuffix(".py")
+            if script not in only and isinstance(earlier.get(name), dict):
+                results[name] = {**earlier[name], "carried_from": earlier[name].get("carried_from", source)}
     started = time.perf_counter()
-    for script in SCRIPTS:
+    for script in only or SCRIPTS:
         print(f"== {script}", flush=True)
         t0 = time.perf_counter()
         output = subprocess.run([sys.executable, str(HERE / script)], capture_output=True, text=True)
@@ -91,7 +128,9 @@ def update_readme(table: str, results: dict) -> None:
     text = readme.read_text()
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     m = results["machine"]
-    block = (f"{start}\nLatest run: {results['utc_time']}, {results['total_seconds']} s in all, on {m['platform']} "
+    ran = f" (only {', '.join(results['only'])}; the other rows are carried over from earlier runs)" if results.get(
+        "only") else ""
+    block = (f"{start}\nLatest run: {results['utc_time']}, {results['total_seconds']} s{ran}, on {m['platform']} "
              f"({m['cpu_count']} CPUs, torch {m['torch']}, {m['threads']} threads"
              f"{', GPUs: ' + ', '.join(m['gpus']) if m['gpus'] else ', no GPU'}).\n\n{table}\n{end}")
     before, _, rest = text.partition(start)

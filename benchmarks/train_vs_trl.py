@@ -24,7 +24,7 @@ TRL's own settings otherwise stay at their defaults; only `max_steps`, the batch
 `save_strategy="no"`, `report_to="none"` and, without a GPU, `use_cpu=True` are set (SFTConfig's
 default `bf16=True` raises "Your setup doesn't support bf16/gpu" on a CPU-only machine otherwise).
 
-Data: SYNTHETIC. The issue measured on WMT en-ro pairs, which cannot be downloaded here, so 128
+Data: SYNTHETIC. The comparison is meant for WMT en-ro pairs, which cannot be downloaded offline, so 128
 deterministic "translate English to Romanian" prompt/completion pairs are generated: English-like
 parliamentary sentences and a made-up word-by-word "Romanian" (with some diacritics; it takes
 about twice the English side's tokens, as real Romanian does with this English BPE). Total lengths (prompt + completion +
@@ -228,7 +228,8 @@ def child(code: str, args: list[str], log: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def run_hfkit(folder: Path, model: str, max_steps: int, name: str = "hfkit", **training) -> tuple[dict, dict]:
+def write_recipe(folder: Path, model: str, max_steps: int, name: str = "hfkit", **training) -> Path:
+    """hfkit's recipe of this setting (JSON is YAML) in `folder`, next to the data."""
     recipe = folder / f"{name}.yaml"
     recipe.write_text(json.dumps({
         "task": "generation", "model": {"name_or_path": model},
@@ -240,6 +241,11 @@ def run_hfkit(folder: Path, model: str, max_steps: int, name: str = "hfkit", **t
         "generation": {"max_new_tokens": 1}, "eval": {"metrics": []},
         "output": {"dir": str(folder / "runs"), "name": name, "timestamp": False},
     }))
+    return recipe
+
+
+def run_hfkit(folder: Path, model: str, max_steps: int, name: str = "hfkit", **training) -> tuple[dict, dict]:
+    recipe = write_recipe(folder, model, max_steps, name, **training)
     log = folder / f"{name}-steps.json"
     child(HFKIT_CHILD, ["train", str(recipe), "--overwrite"], log)
     metrics = json.loads((folder / "runs" / name / "metrics.json").read_text())
@@ -263,6 +269,15 @@ def model_shape(folder: str) -> dict:
     return {"layers": c["num_hidden_layers"], "hidden": c["hidden_size"], "ffn": c["intermediate_size"],
             "heads": c["num_attention_heads"], "kv_heads": c.get("num_key_value_heads", c["num_attention_heads"]),
             "head_dim": head_dim, "vocab": c["vocab_size"]}
+
+
+def step_matmul_shapes(m: dict, tokens: int, targets: int) -> list[tuple[int, int, int, int]]:
+    """(count, rows, inner, columns) of the frozen projections' forward matmuls of one step: per layer
+    q and o (d x a), k and v (d x kv), gate and up (d x ffn), down (ffn x d), and the tied LM head on
+    the target positions (d x vocab). Their measured rate is the denominator of cpu_mfu_at_step_shapes."""
+    d, a, kv, ffn, layers = m["hidden"], m["heads"] * m["head_dim"], m["kv_heads"] * m["head_dim"], m["ffn"], m["layers"]
+    return [(layers, tokens, d, a), (layers, tokens, a, d), (2 * layers, tokens, d, kv), (2 * layers, tokens, d, ffn),
+            (layers, tokens, ffn, d), (1, targets, d, m["vocab"])]
 
 
 def lora_training_flops(lengths: list[int], targets: int, m: dict, r: int, lm_head_all_positions: bool = False) -> float:
@@ -332,6 +347,7 @@ def main() -> dict:
                 runs[setting].append({
                     "tokens_per_second": w["tokens"] / w["seconds"], "seconds": w["seconds"],
                     "tokens_per_step": w["tokens"] / args.steps, "sequences_per_step": w["sequences"] / args.steps,
+                    "targets_per_step": sum(b["targets"] for b in w["batches"]) / args.steps,
                     "padded_tokens_per_step": sum(math.prod(b["shape"]) for b in w["batches"]) / args.steps,
                     "flops_per_second": flops / w["seconds"], "flops_all_per_second": flops_all / w["seconds"],
                     "peak": peak,
@@ -342,6 +358,9 @@ def main() -> dict:
     def median(setting: str, key: str) -> float:
         return statistics.median(run[key] for run in runs[setting])
 
+    step_tokens = round(median("hfkit", "tokens_per_step"))
+    step_targets = round(median("hfkit", "targets_per_step"))
+    step_rate = cpu_flops.step_shapes_flops(step_matmul_shapes(shape, step_tokens, step_targets))
     bf16_peak = statistics.median(m["bf16_matmul_flops"] for m in matmul)
     fp32_peak = statistics.median(m["fp32_matmul_flops"] for m in matmul)
     for run in (run for setting_runs in runs.values() for run in setting_runs):
@@ -369,6 +388,10 @@ def main() -> dict:
         "hfkit_train_gflops": round(median("hfkit", "flops_per_second") / 1e9, 1),
         "cpu_mfu": round(median("hfkit", "mfu"), 3),
         "cpu_mfu_lm_head_all_positions": round(median("hfkit", "mfu_all"), 3),
+        # against what the step's own matmul shapes reach on this machine (bf16, median of 20 each)
+        "step_matmul_shapes_gflops": round(step_rate / 1e9, 1),
+        "step_matmul_shapes": [list(s) for s in step_matmul_shapes(shape, step_tokens, step_targets)],
+        "cpu_mfu_at_step_shapes": round(median("hfkit", "flops_per_second") / step_rate, 3),
         "cpu_mfu_flops_formula": (
             "per sequence of s real tokens, t target positions: 2Ps + 2(P-P_qkv0)s [frozen linear layers, forward + "
             "input gradient, P = L(d*a + 2d*kv*hd + a*d + 3d*ffn)] + 12*L*a*s^2 [attention, 4 forward + 8 backward] "

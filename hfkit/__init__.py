@@ -11,6 +11,10 @@ The Python API, for notebooks and scripts (the CLI calls the same functions):
 
 from __future__ import annotations
 
+from hfkit.qlora import keep_bitsandbytes_off_the_hub
+
+keep_bitsandbytes_off_the_hub()  # it would fetch a kernel (code) from the Hub when peft imports it
+
 __version__ = "0.2.0"
 __all__ = ["__version__", "evaluate", "load_recipe", "train"]
 

@@ -1,3 +1,6 @@
 from hfkit.cli import main
+from hfkit.distributed import shut_down
 
-raise SystemExit(main())
+code = main()
+shut_down()  # launched processes leave their process group before exiting
+raise SystemExit(code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hfkit import console
 from hfkit.record import RunRecord
 from hfkit.schema import Recipe
 
@@ -33,7 +34,15 @@ def train(recipe, overrides=(), overwrite: bool = False, resume=None) -> RunReco
     from hfkit import runs
     from hfkit.training import train as run
 
+    console.configure_output(console.level())  # the warnings and bars the CLI silences
+
     if resume is not None:
+        from hfkit.evaluation import evaluate, scoring_left
+
+        if scoring_left(Path(resume)):  # training finished: only its scoring is left
+            run_dir, record = evaluate(str(resume), list(overrides), command=["hfkit.train(resume=...)"])
+            record.path = run_dir
+            return record
         recipe = Path(resume) / runs.RECIPE
     run_dir, record = run(load_recipe(recipe, overrides), overwrite=overwrite, command=["hfkit.train(...)"],
                           resume=Path(resume) if resume is not None else None)
@@ -43,6 +52,8 @@ def train(recipe, overrides=(), overwrite: bool = False, resume=None) -> RunReco
 
 def evaluate(target, overrides=(), overwrite: bool = False) -> RunRecord:
     from hfkit.evaluation import evaluate as run
+
+    console.configure_output(console.level())
 
     out_dir, record = run(str(target), list(overrides), overwrite=overwrite, command=["hfkit.evaluate(...)"])
     record.path = out_dir

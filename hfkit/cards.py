@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from hfkit import job, models, resources, runs
-from hfkit.metrics import lower_is_better
+from hfkit.data import BUILDERS
 from hfkit.recipe import load_recipe
 from hfkit.record import Evaluation, RunRecord, read_record
 from hfkit.redaction import redact_value
+from hfkit.results import result_rows
 from hfkit.schema import Recipe
 
 
@@ -32,7 +33,7 @@ def render_card(run_dir: Path, repo_id: str | None = None, merged: bool = False)
     record = read_record(run_dir)
     task = job.bind(recipe, record.is_encoder_decoder if record.model_family else bool(recipe.model.encoder_decoder))
     environment = runs.read_json(run_dir / runs.ENV) if (run_dir / runs.ENV).is_file() else {}
-    adapter = recipe.peft.method == "lora" and not merged
+    adapter = recipe.peft.adapter and not merged
     base_id, base_note = _base_model(recipe)
     dataset_id = recipe.data.dataset or Path(recipe.data.first_file).name
     card_data = ModelCardData(
@@ -43,11 +44,12 @@ def render_card(run_dir: Path, repo_id: str | None = None, merged: bool = False)
         datasets=[recipe.data.dataset] if recipe.data.dataset else None,
         language=recipe.hub.language or getattr(task, "card_languages", lambda: None)(),
         license=recipe.hub.license,
-        tags=["hfkit", recipe.task, *(["lora"] if recipe.peft.method == "lora" else []), *recipe.hub.tags],
+        tags=["hfkit", recipe.task, *({"lora": ["lora"], "qlora": ["lora", "qlora"]}.get(recipe.peft.method, [])),
+              *recipe.hub.tags],
         eval_results=eval_results(recipe, record.final, task.pipeline_tag, dataset_id),
     )
     template = "adapter_card.md.j2" if adapter else "model_card.md.j2"
-    weights = run_dir / (runs.ADAPTER if recipe.peft.method == "lora" else runs.MODEL)
+    weights = run_dir / (runs.ADAPTER if recipe.peft.adapter else runs.MODEL)
     with resources.model_card_template(template) as path:
         return ModelCard.from_template(card_data, template_path=str(path), **_body(
             recipe, task, record, environment, repo_id or run_dir.name, base_id, base_note, adapter, merged,
@@ -59,8 +61,10 @@ def eval_results(recipe: Recipe, final: Evaluation | None, pipeline_tag: str, da
     from huggingface_hub import EvalResult
 
     values = final.metrics if final else {}
+    # the type is what `load_dataset` takes: a Hub dataset's id, or for local files their builder (json, csv, ...)
+    dataset_type = recipe.data.dataset or BUILDERS.get(Path(recipe.data.first_file).suffix.lower(), "json")
     return [
-        EvalResult(task_type=pipeline_tag, dataset_type=dataset_id, dataset_name=dataset_id,
+        EvalResult(task_type=pipeline_tag, dataset_type=dataset_type, dataset_name=dataset_id,
                    dataset_config=recipe.data.config, dataset_split=recipe.eval.split,
                    metric_type=name, metric_name=name, metric_value=value)
         for name, value in values.items() if isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -87,7 +91,7 @@ def _body(recipe: Recipe, task, record: RunRecord, environment: dict, title: str
         "eval_split": recipe.eval.split,
         "eval_examples": record.eval_examples if record.eval_examples is not None else "?",
         "has_intervals": bool(record.final and record.final.intervals),
-        "results_table": results_markdown(record.baseline, record.final),
+        "results_table": results_markdown(record.baseline, record.final, record.metric_names),
         "signatures": signatures,
         "usage": _usage(recipe, task, title, base_name, adapter, tokenizer, example),
         "prompt_note": task.card_usage_note(tokenizer) if tokenizer is not None else "",
@@ -108,27 +112,21 @@ def _tokenizer(task, weights: Path):
         return None
 
 
-def results_markdown(baseline: Evaluation | None, final: Evaluation | None) -> str:
-    before_all, after_all = (baseline.metrics if baseline else {}), (final.metrics if final else {})
+def results_markdown(baseline: Evaluation | None, final: Evaluation | None, metric_names=()) -> str:
+    """The results table (hfkit.results) as markdown."""
     lines = ["| metric | baseline | final | change |", "|---|---|---|---|"]
-    for key in dict.fromkeys([*before_all, *after_all]):
-        before, after = before_all.get(key), after_all.get(key)
-        change = f"{after - before:+.4f}" if _is_number(before) and _is_number(after) else ""
-        shown = f"{key} (lower is better)" if lower_is_better(key) else key
-        lines.append(f"| {shown} | {_number(before, baseline, key)} | {_number(after, final, key)} | {change} |")
+    for row in result_rows(baseline, final, metric_names):
+        change = f"{row.change:+.4f}" if row.change is not None else ""
+        lines.append(f"| {row.label} | {_number(row.baseline, row.baseline_interval)} | "
+                     f"{_number(row.final, row.final_interval)} | {change} |")
     return "\n".join(lines)
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number(value, evaluation: Evaluation | None, key: str) -> str:
+def _number(value, interval) -> str:
     if value is None:
         return ""
     if not isinstance(value, float):
         return str(value)
-    interval = evaluation.intervals.get(key) if evaluation else None
     return f"{value:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else f"{value:.4f}"
 
 
@@ -141,9 +139,10 @@ def _cleaning_markdown(cleaning: dict) -> str:
 
 def _training_summary(recipe: Recipe, record: RunRecord) -> str:
     train, parameters = record.train, record.parameters
-    method = (f"LoRA (r={recipe.peft.r}, alpha={recipe.peft.alpha}, dropout={recipe.peft.dropout}, "
+    method = (f"{'QLoRA: LoRA on the base quantised to 4-bit NF4' if recipe.peft.method == 'qlora' else 'LoRA'} "
+              f"(r={recipe.peft.r}, alpha={recipe.peft.alpha}, dropout={recipe.peft.dropout}, "
               f"target modules: {recipe.peft.target_modules}{', DoRA' if recipe.peft.use_dora else ''})"
-              if recipe.peft.method == "lora" else "full fine-tuning")
+              if recipe.peft.adapter else "full fine-tuning")
     lines = [f"- Method: {method}"]
     if parameters:
         lines.append(f"- Trainable parameters: {parameters['trainable']:,} of {parameters['total']:,}")

@@ -12,7 +12,7 @@ import math
 import re
 from pathlib import Path
 
-from hfkit.metrics import lower_is_better
+from hfkit.metrics import eval_loss_key, lower_is_better, spec_for_key
 from hfkit.record import with_best_step
 
 MAX_METRICS_PER_CHART = 6  # enough for ROUGE's four or SQuAD v2's six; one panel each
@@ -30,22 +30,18 @@ def _pyplot():
     return plt
 
 
-def unit(key: str, task: str | None = None) -> str:
-    """How a score is read: its scale, and its direction when lower is better."""
+def unit(key: str, metric_names=()) -> str:
+    """How a score is read: its scale (from its metric's spec; `metric_names`: the run's metrics,
+    since squad's exact_match is 0-100 and exact_match's 0-1), and its direction when lower is better."""
     name = key.removeprefix("eval_")
-    if name.endswith("loss"):
+    spec = spec_for_key(name, metric_names)
+    if name == "span_loss":
+        scale = "nats per window, mean of start and end"
+    elif name.endswith("loss"):
         scale = "nats per target token"
-    elif name == "perplexity":
-        scale = "perplexity"
-    elif name in ("sacrebleu", "chrf", "ter", "f1", "exact") or name.startswith(("HasAns", "NoAns")):
-        scale = "0-100"
-    elif name.startswith("rouge"):
-        scale = "F-measure, 0-1"
-    elif name == "exact_match":
-        scale = "0-100" if task == "qa" else "fraction, 0-1"
     else:
-        scale = "score"
-    return f"{scale}, lower is better" if lower_is_better(name) else scale
+        scale = spec.unit_text() if spec else "score"
+    return f"{scale}, lower is better" if lower_is_better(name, metric_names) else scale
 
 
 def file_name(prefix: str, name: str) -> str:
@@ -57,49 +53,75 @@ def label(value: float) -> str:
 
 
 def overview_chart(comparison, path: Path) -> Path | None:
-    """Every run's change over its own baseline, per metric, in %, positive = better."""
-    from hfkit.compare import relative_change
-    from hfkit.significance import mark
+    """Every run's baseline and final headline scores side by side, one panel per score on its own
+    scale and unit, so every bar means the same thing: a score. Loss appears once at most (as
+    perplexity, for a run scored by loss only); error bars are the final score's 95% interval, and
+    * / ns the paired test against the baseline.
 
-    items = []  # (label, value, task, text)
-    for summary in comparison.runs:
-        if summary.zero_shot:
-            continue
-        for name, (before, after) in summary.metrics.items():
-            change = relative_change(name, before, after)
-            if change is None:
-                continue
-            test = mark(summary.vs_baseline.get(name))
-            text = (f"{change:+.1f}%" if math.isfinite(change) else f"from 0: {label(before)} → {label(after)}")
-            items.append((f"{summary.name} · {name}", change, summary.task, f"{text} {test}".strip()))
-    if not items:
+    It replaces a chart of relative changes, whose bars meant different things: a part-linear,
+    part-log axis, a loss drop drawn as +99%, a gain "from 0" at an arbitrary length, BLEU at +4401%
+    dwarfing the rest, and loss and perplexity taking 4 of 7 bars."""
+    panels = overview_panels(comparison)
+    if not panels:
         return None
     plt = _pyplot()
-    finite = [abs(v) for _, v, _, _ in items if math.isfinite(v)]
-    cap = max(finite + [10.0]) * 1.25
-    tasks = list(dict.fromkeys(task for _, _, task, _ in items))
-    figure, axis = plt.subplots(figsize=(10, 0.42 * len(items) + 1.6))
-    for row, (name, value, task, text) in enumerate(items):
-        shown = max(-cap, min(cap, value))
-        axis.barh(row, shown, color=COLORS[tasks.index(task) % len(COLORS)], hatch="//" if shown != value else None,
-                  label=task if task not in axis.get_legend_handles_labels()[1] else None)
-        axis.text(shown, row, f" {text} ", va="center", ha="left" if shown >= 0 else "right", fontsize=8)
-    axis.axvline(0, color="#444", linewidth=0.8)
-    axis.set_yticks(range(len(items)), [name for name, _, _, _ in items], fontsize=8)
-    axis.invert_yaxis()
-    negative = any(v < 0 for _, v, _, _ in items)
-    scale = ""
-    if cap > 250:  # gains from a near-zero baseline run to thousands of %: a log scale beyond +-10%
-        axis.set_xscale("symlog", linthresh=10)
-        axis.set_xlim(-cap * 12 if negative else 0, cap * 12)
-        scale = ", log scale beyond 10%"
-    else:
-        axis.set_xlim(-cap * (1.6 if negative else 0.05), cap * 1.6)
-    axis.set_xlabel(f"change over the run's baseline (%{scale}); right = better, also for loss, perplexity, TER")
-    axis.set_title("Fine-tuning gains, final vs baseline (* p < 0.05, ns: not significant)")
-    axis.legend(title="task", fontsize=8, loc="lower right")
-    axis.grid(axis="x", alpha=0.3)
+    columns = min(len(panels), 3)
+    rows = math.ceil(len(panels) / columns)
+    widest = max(len(entries) for entries in panels.values())
+    figure, axes = plt.subplots(rows, columns, figsize=(max(3.3 * columns, 1.3 * widest * columns / 2 + 2), 3.6 * rows),
+                                squeeze=False)
+    flat = [axis for row in axes for axis in row]
+    for axis, ((name, scale), entries) in zip(flat, panels.items()):
+        positions = range(len(entries))
+        for offset, stage, color in ((-0.2, 0, BASELINE), (0.2, 1, FINAL)):
+            values = [_value(entry[1 + stage]) for entry in entries]
+            bounds = [entry[4] if stage else None for entry in entries]
+            errors = _errors(values, bounds) if any(bounds) else None  # no whiskers where there is no interval
+            bars = axis.bar([p + offset for p in positions], values, width=0.4, color=color, yerr=errors, capsize=3,
+                            label="final" if stage else "baseline", error_kw={"elinewidth": 0.8})
+            marks = [f" {entry[3]}" if stage and entry[3] else "" for entry in entries]
+            axis.bar_label(bars, labels=["" if math.isnan(v) else label(v) + mark for v, mark in zip(values, marks)],
+                           fontsize=7, padding=2)
+        axis.set_title(f"{name}\n({scale})", fontsize=9)
+        axis.set_xticks(list(positions), [_wrapped(entry[0]) for entry in entries], fontsize=7)
+        axis.tick_params(axis="y", labelsize=7)
+        axis.grid(axis="y", alpha=0.3)
+        _from_zero(axis)
+    for axis in flat[len(panels):]:
+        axis.axis("off")
+    handles, labels = flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper left", fontsize=8, ncol=2, frameon=False)
+    figure.suptitle("Baseline and final headline score per run, each on its own scale\n"
+                    "(error bars: 95% bootstrap interval; * p < 0.05 vs the baseline, ns: not significant)", fontsize=10)
     return _save(figure, path)
+
+
+def overview_panels(comparison) -> dict[tuple[str, str], list[tuple]]:
+    """{(score, its unit): [(run, baseline, final, mark, final interval)]} for each trained run's
+    headline scores (compare.headline_keys: BLEU, chrF, ROUGE-L, SQuAD EM and F1...; perplexity for
+    a run scored by loss only, so loss appears once at most); a zero-shot run is a baseline only."""
+    from hfkit.compare import headline_keys, metric_names
+    from hfkit.significance import mark
+
+    shown = {summary.name: headline_keys(summary) for summary in comparison.runs if not summary.zero_shot}
+    panels: dict[tuple[str, str], list[tuple]] = {}
+    for name in metric_names(comparison.runs):
+        for summary in comparison.runs:
+            before, after = summary.metrics.get(name, (None, None))
+            if name not in shown.get(summary.name, ()) or not (_is_number(before) or _is_number(after)):
+                continue
+            bounds = summary.intervals.get(name, (None, None))[1]
+            test = summary.vs_baseline.get(name)
+            panels.setdefault((name, unit(name, summary.task)), []).append(
+                (summary.name, before, after, mark(test) if test else "", bounds))
+    return panels
+
+
+def _wrapped(name: str, width: int = 16) -> str:
+    """A run's name on lines of about `width` characters, broken after - _ . where it can be."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(name.replace("-", "- ").replace("_", "_ "), width)).replace("- ", "-").replace("_ ", "_")
 
 
 def metric_charts(groups: dict, out_dir: Path) -> dict[str, Path]:
@@ -121,7 +143,7 @@ def metric_charts(groups: dict, out_dir: Path) -> dict[str, Path]:
                                 capsize=3, label="final" if stage else "baseline", error_kw={"elinewidth": 0.8})
                 axis.bar_label(bars, labels=["" if math.isnan(v) else label(v) for v in values], fontsize=7, padding=2)
             axis.set_title(name, fontsize=10)
-            axis.set_ylabel(f"{name} ({unit(name, task)})", fontsize=8)
+            axis.set_ylabel(f"{name} ({unit(name, _metric_names(summaries))})", fontsize=8)
             axis.set_xlabel("run", fontsize=8)
             axis.set_xticks(list(positions), [s.name for s in summaries], rotation=25, ha="right", fontsize=7)
             _from_zero(axis)
@@ -138,11 +160,12 @@ def run_curves(summary, out_dir: Path) -> Path | None:
     record = summary.record
     history = record.log_history if record else []
     train = [(e["step"], e["loss"]) for e in history if "loss" in e and "step" in e]
-    evals = [e for e in history if "eval_loss" in e and "step" in e]
+    loss_key = eval_loss_key(history)
+    evals = [e for e in history if loss_key in e and "step" in e]
     if not evals:
         return None
     keys = [k for k in dict.fromkeys(k for e in evals for k in e)
-            if k.startswith("eval_") and k not in ("eval_loss", *NOT_CURVES) and _is_number(evals[0].get(k))]
+            if k.startswith("eval_") and k not in (loss_key, *NOT_CURVES) and _is_number(evals[0].get(k))]
     plt = _pyplot()
     panels = 1 + len(keys)
     columns = min(panels, 3)
@@ -151,12 +174,12 @@ def run_curves(summary, out_dir: Path) -> Path | None:
     flat = [axis for row in axes for axis in row]
     best = best_step(record)
     _curve(flat[0], train, "training loss", COLORS[0])
-    _curve(flat[0], [(e["step"], e["eval_loss"]) for e in evals], "validation loss", COLORS[1])
-    flat[0].set_ylabel("loss (nats per target token)", fontsize=8)
+    _curve(flat[0], [(e["step"], e[loss_key]) for e in evals], "validation loss", COLORS[1])
+    flat[0].set_ylabel(f"loss ({unit(loss_key).removesuffix(', lower is better')})", fontsize=8)
     flat[0].set_title("training vs validation loss", fontsize=10)
     for axis, key in zip(flat[1:], keys):
         _curve(axis, [(e["step"], e[key]) for e in evals if _is_number(e.get(key))], key, COLORS[2])
-        axis.set_ylabel(f"{key.removeprefix('eval_')} ({unit(key, summary.task)})", fontsize=8)
+        axis.set_ylabel(f"{key.removeprefix('eval_')} ({unit(key, _metric_names([summary]))})", fontsize=8)
         axis.set_title(f"{key.removeprefix('eval_')} on the validation set", fontsize=10)
     for axis in flat[:panels]:
         axis.set_xlabel("training step", fontsize=8)
@@ -222,11 +245,16 @@ def sweep_chart(entry, out_dir: Path) -> Path | None:
         axis.bar_label(bars, labels=["" if math.isnan(v) else label(v) for v in values], fontsize=7, padding=2)
         axis.set_xticks(range(len(listed)), names, rotation=25, ha="right", fontsize=7)
         axis.set_xlabel("decoding strategy", fontsize=8)
-        axis.set_ylabel("examples per second" if speed else f"{key} ({unit(key, entry.task)})", fontsize=8)
+        axis.set_ylabel("examples per second" if speed else f"{key} ({unit(key, entry.data.get('metric_names') or ())})",
+                        fontsize=8)
         axis.set_title("generation speed" if speed else key, fontsize=10)
         _from_zero(axis)
     figure.suptitle(f"{entry.name}: decoding strategies on the same {entry.data.get('eval_examples')} examples")
     return _save(figure, out_dir / file_name("sweep", entry.name))
+
+
+def _metric_names(summaries: list) -> list[str]:
+    return list(dict.fromkeys(n for s in summaries if s.record for n in s.record.metric_names))
 
 
 def _from_zero(axis) -> None:

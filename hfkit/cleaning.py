@@ -1,6 +1,9 @@
-"""Cleaning of training data: normalise, drop empty/short/long examples, exact and near-duplicate removal.
+"""Cleaning of training data: normalise, drop empty/short/long examples, quality filters (hfkit.quality),
+exact and near-duplicate removal.
 
 Every step records how many rows it removed, so the run folder says what happened to the data.
+Inside `recording()` (what `hfkit data` uses) the steps also keep what they removed: three rows
+per filter and why, the largest duplicate clusters, every contamination match.
 The fields handed in are the example's text fields; a field may be a string or a list of chat
 messages ({role, content}). Evaluation splits are never cleaned (hfkit.data); decontamination
 compares training rows with the eval rows' normalised text, and removes only training rows.
@@ -11,14 +14,69 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import Any
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator
 
 from datasets import Dataset
 
+from hfkit import quality
 from hfkit.errors import HfkitError
 from hfkit.schema import CleanSection
 
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+
+
+class Findings:
+    """What cleaning removed, beyond the counts: per step SHOWN rows with the reason and the reasons
+    counted, the largest duplicate clusters, and every training/evaluation contamination match."""
+
+    SHOWN = 3
+    CLUSTERS = 5
+
+    def __init__(self):
+        self.removed: dict[str, list[dict]] = {}
+        self.reasons: dict[str, Counter] = {}
+        self.clusters: dict[str, list[dict]] = {}
+        self.contamination: list[dict] = []
+
+    def note_removed(self, step: str, ds: Dataset, problems: list[str]) -> None:
+        removed = [i for i, why in enumerate(problems) if why]
+        reasons = self.reasons.setdefault(step, Counter())
+        reasons.update(_reason_key(step, problems[i]) for i in removed)
+        shown = self.removed.setdefault(step, [])
+        wanted = removed[:max(0, self.SHOWN - len(shown))]
+        if wanted:
+            shown += [{**row, "why": problems[i]} for i, row in zip(wanted, ds.select(wanted).to_list())]
+
+    def note_clusters(self, step: str, ds: Dataset, groups: dict[int, list[int]]) -> None:
+        """`groups`: the kept row -> every row of its cluster (itself first)."""
+        biggest = sorted((members for members in groups.values() if len(members) > 1), key=len, reverse=True)
+        self.clusters[step] = [{"size": len(members), "rows": ds.select(members[:self.SHOWN]).to_list()}
+                               for members in biggest[:self.CLUSTERS]]
+
+
+_FINDINGS: ContextVar[Findings | None] = ContextVar("hfkit_cleaning_findings", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[Findings]:
+    """Keep what the cleaning steps run inside this block remove (training keeps only counts)."""
+    findings = Findings()
+    token = _FINDINGS.set(findings)
+    try:
+        yield findings
+    finally:
+        _FINDINGS.reset(token)
+
+
+def _reason_key(step: str, why: str) -> str:
+    if step == "language":
+        return why.split(" ")[0]  # the language identified
+    if step in ("words", "mean_word_length"):
+        return "below the minimum" if "below" in why else "above the maximum"
+    return why
 
 
 def normalize_whitespace(text: str) -> str:
@@ -72,12 +130,62 @@ def clean_split(ds: Dataset, fields: tuple[str, ...], cfg: CleanSection, split: 
         ds = record("length", ds.filter(_length_ok, num_proc=num_proc, desc=f"length filter {split}",
                                         fn_kwargs={"fields": fields, "low": cfg.min_chars, "high": cfg.max_chars}),
                     "min_chars / max_chars")
+    findings = _FINDINGS.get()
+    for name, check, options in quality.checks(cfg):
+        problems = _problems(ds, fields, check, options, num_proc, split)
+        if findings is not None:
+            findings.note_removed(name, ds, problems)
+        keep = [i for i, why in enumerate(problems) if not why]
+        ds = record(name, ds.select(keep) if len(keep) < len(ds) else ds, _OPTIONS[name])
     if cfg.dedup:
-        ds = record("dedup", ds.select(_first_of_each(hashes(ds, fields))), "dedup")
+        keys = hashes(ds, fields)
+        if findings is not None:
+            findings.note_clusters("dedup", ds, _same_key(keys))
+        ds = record("dedup", ds.select(_first_of_each(keys)), "dedup")
     if cfg.near_dedup:
-        ds = record("near_dedup", ds.select(near_duplicate_keep(ds, fields, cfg.near_dedup_threshold)),
-                    "near_dedup_threshold")
+        matches: dict[int, int] = {}
+        keep = near_duplicate_keep(ds, fields, cfg.near_dedup_threshold, matches)
+        if findings is not None:
+            findings.note_clusters("near_dedup", ds, _matched(keep, matches))
+        ds = record("near_dedup", ds.select(keep), "near_dedup_threshold")
     return ds, steps
+
+
+def _same_key(keys: list[str]) -> dict[int, list[int]]:
+    """Exact duplicates: the first row of each key -> every row with it."""
+    groups = defaultdict(list)
+    for i, key in enumerate(keys):
+        groups[key].append(i)
+    return {members[0]: members for members in groups.values()}
+
+
+def _matched(keep: list[int], matches: dict[int, int]) -> dict[int, list[int]]:
+    """Near duplicates: each kept row -> itself and the rows dropped as its near copies."""
+    groups = {i: [i] for i in keep}
+    for dropped, kept in matches.items():
+        groups[kept].append(dropped)
+    return groups
+
+
+_OPTIONS = {"words": "min_words / max_words", "mean_word_length": "mean_word_length", "repetition": "repetition",
+            "symbols": "symbols", "language": "language / language_threshold"}
+
+
+def _problems(ds: Dataset, fields: tuple[str, ...], check: str, options: dict, num_proc: int | None,
+              split: str) -> list[str]:
+    """Why each row fails a quality filter ("" when it passes), by a cached `Dataset.map`."""
+    if not len(ds):
+        return []
+    verdicts = ds.map(quality.problem_batch, batched=True, remove_columns=ds.column_names, num_proc=num_proc,
+                      fn_kwargs={"fields": fields, "check": check, "options": options, "version": quality.RULES_VERSION},
+                      desc=f"{check} filter {split}")
+    return verdicts.data.column("problem").to_pylist()
+
+
+def languages(ds: Dataset, fields: tuple[str, ...], num_proc: int | None = None) -> Dataset:
+    """Each row's most likely language and its probability (`language`, `score`), by a cached map."""
+    return ds.map(quality.language_batch, batched=True, remove_columns=ds.column_names, num_proc=num_proc,
+                  fn_kwargs={"fields": fields, "model": quality.identifier_version()}, desc="identify languages")
 
 
 def decontaminate(train: Dataset, held_out: list[Dataset], fields: tuple[str, ...], cfg: CleanSection,
@@ -87,8 +195,26 @@ def decontaminate(train: Dataset, held_out: list[Dataset], fields: tuple[str, ..
     The (cleaned) training rows are compared with the eval rows normalised the same way, so a
     difference in spaces or Unicode forms does not hide a copy; the eval rows are not changed."""
     seen = held_out_hashes(held_out, fields, cfg, normalize_fields)
-    keep = [i for i, h in enumerate(hashes(train, fields)) if h not in seen]
+    train_hashes = hashes(train, fields)
+    keep = [i for i, h in enumerate(train_hashes) if h not in seen]
+    if _FINDINGS.get() is not None and len(keep) < len(train):
+        _note_matches(_FINDINGS.get(), train, train_hashes, held_out, fields, cfg, normalize_fields)
     return (train.select(keep) if len(keep) < len(train) else train), len(train) - len(keep)
+
+
+def _note_matches(findings: Findings, train: Dataset, train_hashes: list[str], held_out: list[Dataset],
+                  fields: tuple[str, ...], cfg: CleanSection, normalize_fields: tuple[str, ...] | None) -> None:
+    """Every removed training row with the evaluation row it matched (`eval_set`: its place in `held_out`)."""
+    where = {}
+    for number, ds in enumerate(held_out):
+        for row, key in enumerate(hashes(ds, fields, _normalizer(cfg, fields if normalize_fields is None
+                                                                 else normalize_fields))):
+            where.setdefault(key, (number, row))
+    for i, key in enumerate(train_hashes):
+        if key in where:
+            number, row = where[key]
+            findings.contamination.append({"train_row": i, "train": train[i], "eval_set": number, "eval_row": row,
+                                           "eval": held_out[number][row]})
 
 
 def held_out_hashes(held_out: list[Dataset], fields: tuple[str, ...], cfg: CleanSection,
@@ -121,8 +247,10 @@ def _hash_batch(batch: dict[str, list], fields: tuple[str, ...], normalize: dict
     return {"hash": [hashlib.sha1("\n".join(map(_as_text, row)).encode()).hexdigest() for row in rows]}
 
 
-def near_duplicate_keep(ds: Dataset, fields: tuple[str, ...], threshold: float) -> list[int]:
-    """Indices to keep: the first of each group whose MinHash Jaccard estimate passes `threshold`."""
+def near_duplicate_keep(ds: Dataset, fields: tuple[str, ...], threshold: float,
+                        matches: dict[int, int] | None = None) -> list[int]:
+    """Indices to keep: the first of each group whose MinHash Jaccard estimate passes `threshold`
+    (`matches`, when given, gets each dropped index -> the kept one it matched)."""
     from datasketch import MinHash, MinHashLSH
 
     num_perm = 128
@@ -132,7 +260,10 @@ def near_duplicate_keep(ds: Dataset, fields: tuple[str, ...], threshold: float) 
     for i, row in enumerate(zip(*(columns[field] for field in fields))):
         signature = MinHash(num_perm=num_perm, seed=1)
         signature.update_batch(_shingles("\n".join(map(_as_text, row)).lower()))
-        if lsh.query(signature):
+        found = lsh.query(signature)
+        if found:
+            if matches is not None:
+                matches[i] = min(map(int, found))
             continue
         lsh.insert(str(i), signature)
         keep.append(i)

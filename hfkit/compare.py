@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from hfkit import runs, significance, sweep
+from hfkit import metrics, runs, significance, study_record, sweep_table
 from hfkit.errors import HfkitError
 from hfkit.record import Evaluation, RunRecord, read_record
 from hfkit.significance import NotPaired, Predictions, read_predictions
@@ -66,24 +66,37 @@ class RunSummary:
                                                             else self.record.baseline)
         if evaluation is None or not evaluation.predictions:
             return None
-        return read_predictions(self.path / evaluation.predictions)
+        try:
+            return read_predictions(self.path / evaluation.predictions)
+        except NotPaired as why:  # a broken line, rows without ids: said once, in the pairing notes
+            if f"not paired: {why}" not in self.notes:
+                self.notes.append(f"not paired: {why}")
+            return None
 
 
 @dataclass
 class Comparison:
     runs: list[RunSummary]
-    sweeps: list[sweep.SweepSummary] = field(default_factory=list)
+    sweeps: list[sweep_table.SweepSummary] = field(default_factory=list)
     eval_sets: dict[str, list[str]] = field(default_factory=dict)  # "E1" -> the runs scored on it, in order
+    studies: list[study_record.StudyRecord] = field(default_factory=list)  # study folders given (hfkit study)
 
     def by_task(self) -> dict[str, list[RunSummary]]:
         return by_task(self.runs)
 
 
 def collect(patterns: list[str], resamples: int = significance.RESAMPLES) -> Comparison:
-    """Everything `patterns` names, read and paired (`resamples` 0: no paired tests)."""
-    paths = find_runs(patterns)
-    comparison = Comparison([summarize(p) for p in paths if not sweep.is_sweep_dir(p)],
-                            [sweep.summarize(p) for p in paths if sweep.is_sweep_dir(p)])
+    """Everything `patterns` names, read and paired (`resamples` 0: no paired tests). A study folder
+    brings its study.json and its trials' run folders."""
+    studies = [study_record.read(p) for p in find_studies(patterns)]
+    try:
+        paths = find_runs(patterns)
+    except HfkitError:
+        if not studies:
+            raise
+        paths = []  # a study whose trials have not written a run folder yet
+    comparison = Comparison([summarize(p) for p in paths if not sweep_table.is_sweep_dir(p)],
+                            [sweep_table.summarize(p) for p in paths if sweep_table.is_sweep_dir(p)], studies=studies)
     pair(comparison, resamples)
     return comparison
 
@@ -108,8 +121,14 @@ def find_runs(patterns: list[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def find_studies(patterns: list[str]) -> list[Path]:
+    """The study folders (with study.json) among the paths and globs given."""
+    found = [Path(match) for pattern in patterns for match in (sorted(glob.glob(pattern)) or [pattern])]
+    return list(dict.fromkeys(path for path in found if study_record.is_study_dir(path)))
+
+
 def _is_entry(path: Path) -> bool:
-    return runs.is_run_dir(path) or sweep.is_sweep_dir(path) or is_eval_dir(path)
+    return runs.is_run_dir(path) or sweep_table.is_sweep_dir(path) or is_eval_dir(path)
 
 
 def is_eval_dir(path: Path) -> bool:
@@ -122,13 +141,13 @@ def _nested(run_dir: Path) -> list[Path]:
     if not runs.is_run_dir(run_dir):
         return []
     return sorted(p for p in run_dir.iterdir() if p.is_dir() and (is_eval_dir(p) or (
-        p.name.startswith(SWEEP_PREFIX) and sweep.is_sweep_dir(p))))
+        p.name.startswith(SWEEP_PREFIX) and sweep_table.is_sweep_dir(p))))
 
 
 def display_name(path: Path) -> str:
     """A run's folder name; a folder inside a run is shown as RUN/eval-..."""
     return f"{path.parent.name}/{path.name}" if is_eval_dir(path) or (
-        sweep.is_sweep_dir(path) and runs.is_run_dir(path.parent)) else path.name
+        sweep_table.is_sweep_dir(path) and runs.is_run_dir(path.parent)) else path.name
 
 
 def summarize(run_dir: Path) -> RunSummary:
@@ -146,13 +165,15 @@ def summarize(run_dir: Path) -> RunSummary:
         info["status"] = f"no scores: {why}"
         return summary
     summary.record, train = record, record.train
+    for name in record.metric_names:  # a plug-in's spec (its keys' direction and scale), when it imports here
+        metrics.find(name)
     method = "full" if record.method == "none" else (record.method or info["method"])
     info.update({
         "status": record.status + (f": {record.error}" if record.error else ""),
         "task": record.task or info["task"],
         "model": record.model or info["model"],
         "method": "zero-shot (baseline)" if method == "zero-shot" else method,
-        "dataset": record.dataset,
+        "dataset": f"train {record.dataset}, eval {record.eval_data}" if record.eval_data else record.dataset,
         "eval_examples": record.eval_examples,
         "steps": train.steps if train else None,
         "train_s": train.runtime_s if train else None,
@@ -162,6 +183,10 @@ def summarize(run_dir: Path) -> RunSummary:
     })
     baseline = record.baseline or Evaluation()
     final = record.final or Evaluation()
+    if info["task"] == "qa" and (recipe.get("qa") or {}).get("mode", "extractive") == "extractive":
+        for scored in (baseline, final):  # written before the span loss was named apart from a token loss
+            if "eval_loss" in scored.metrics:
+                scored.metrics["eval_span_loss"] = scored.metrics.pop("eval_loss")
     for name in dict.fromkeys([*baseline.metrics, *final.metrics]):
         summary.metrics[name] = (baseline.metrics.get(name), final.metrics.get(name))
         summary.intervals[name] = (baseline.intervals.get(name), final.intervals.get(name))
@@ -181,8 +206,9 @@ def pair(comparison: Comparison, resamples: int) -> None:
         result = summary.predictions("result")
         if result is None:
             summary.info["eval_set"] = None
-            if summary.record is not None and summary.result is not None:
-                summary.notes.append("not paired: no predictions file with example ids")
+            said = any(note.startswith("not paired") for note in summary.notes)
+            if summary.record is not None and summary.result is not None and not said:
+                summary.notes.append("not paired: no predictions file")
             continue
         label = labels.setdefault(result.eval_set, f"E{len(labels) + 1}")
         summary.info["eval_set"] = label
@@ -201,7 +227,7 @@ def pair(comparison: Comparison, resamples: int) -> None:
                                                _shared_names(reference, summary))
     for entry in comparison.sweeps:
         if resamples:
-            sweep.pair_strategies(entry, resamples)
+            sweep_table.pair_strategies(entry, resamples)
 
 
 def _tested(summary: RunSummary, what: str, a: Predictions, b: Predictions, metric_args: dict | None,
@@ -237,10 +263,22 @@ def by_task(summaries: list[RunSummary]) -> dict[str, list[RunSummary]]:
     return dict(sorted(groups.items()))
 
 
+LOSSES = ("eval_loss", "eval_span_loss", "perplexity")  # a token loss and extractive QA's are different columns
+
+
 def metric_names(summaries: list[RunSummary]) -> list[str]:
-    """Every metric of the runs, the task's own first (what people compare), loss and perplexity last."""
+    """Every metric of the runs, the task's own first (what people compare), losses and perplexity last."""
     names = list(dict.fromkeys(name for s in summaries for name in s.metrics))
-    return sorted(names, key=lambda name: name in ("eval_loss", "perplexity"))
+    return sorted(names, key=lambda name: name in LOSSES)
+
+
+def headline_keys(summary: RunSummary) -> list[str]:
+    """The scores a run is shown by in the cross-task overview: each of its metrics' main keys
+    (BLEU, chrF, ROUGE-L, SQuAD EM and F1, ...), or perplexity for a run scored by loss only."""
+    names = summary.record.metric_names if summary.record else []
+    overview = [spec.overview if (spec := metrics.find(name)) else (name.split("/")[-1],) for name in names]
+    keys = [key for chosen in overview for key in chosen if key in summary.metrics]
+    return keys or [key for key in ("perplexity", "eval_loss", "eval_span_loss") if key in summary.metrics][:1]
 
 
 def delta(before, after):
@@ -248,19 +286,26 @@ def delta(before, after):
     return after - before if numbers else None
 
 
-def relative_change(key: str, before, after) -> float | None:
-    """(final - baseline) / |baseline| in %, signed so that positive is better (loss, TER: a fall);
-    None without both numbers, +-inf from a baseline of 0."""
-    from hfkit.metrics import lower_is_better
-
+def relative_change(before, after) -> float | None:
+    """(final - baseline) / |baseline| in %, with the sign of the change itself (a loss that rose
+    is +, see `direction` for better or worse); None without both numbers, +-inf from a baseline of 0."""
     change = delta(before, after)
     if change is None:
         return None
-    if lower_is_better(key):
-        change = -change
     if before == 0:
         return 0.0 if change == 0 else float("inf") if change > 0 else float("-inf")
     return 100.0 * change / abs(before)
+
+
+def direction(key: str, before, after) -> str:
+    """'better', 'worse' or 'same' in the metric's own direction (loss, perplexity, TER: lower is
+    better); '' without both numbers."""
+    change = delta(before, after)
+    if change is None:
+        return ""
+    if change == 0:
+        return "same"
+    return "better" if (change < 0) == metrics.lower_is_better(key) else "worse"
 
 
 def _read_yaml(path: Path) -> dict:

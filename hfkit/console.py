@@ -24,6 +24,37 @@ def level() -> str:
     return _LEVEL["value"]
 
 
+def configure_output(level: str) -> None:
+    """Log levels for hfkit, transformers and datasets; silence the noise users cannot act on.
+
+    The CLI calls it with -q/-v; the Python API (hfkit.train, hfkit.evaluate) with the level set last
+    (normal), so a notebook sees what the terminal sees."""
+    import os
+    import sys
+    import warnings
+
+    set_level(level)
+    if level == "verbose":
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also transformers' "Loading weights" bars
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")  # torch on a machine without an accelerator
+    warnings.filterwarnings("ignore", message=".*fast path.*")
+    # The variables above reach libraries imported from now on; these calls, those already imported.
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+        sys.modules["datasets"].logging.set_verbosity_error()
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].logging.set_verbosity_error()
+        sys.modules["transformers"].logging.disable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+
+
 def _is_main() -> bool:
     from hfkit import distributed
 
@@ -60,27 +91,37 @@ def progress(total: int, description: str):
     say(f"{description}: {total} examples in {elapsed:.1f} s ({total / max(elapsed, 1e-9):.1f} examples/s)")
 
 
-def results_table(baseline, final, title: str):
-    """A rich table (metric, baseline, final, change) of two evaluations, then the metrics' signatures."""
+def results_table(baseline, final, title: str, metric_names=()):
+    """The results table (hfkit.results) of two evaluations as a rich table (metric, baseline, final,
+    change), then the metrics' signatures."""
     from rich.console import Group
     from rich.table import Table
+
+    from hfkit.results import result_rows
 
     table = Table(title=title)
     for column in ("metric", "baseline", "final", "change"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    before_all = baseline.metrics if baseline else {}
-    after_all = final.metrics if final else {}
-    for key in dict.fromkeys([*before_all, *after_all]):
-        before, after = before_all.get(key), after_all.get(key)
-        change = f"{after - before:+.4f}" if _is_number(before) and _is_number(after) else ""
-        table.add_row(key, _fmt(before, (baseline.intervals if baseline else {}).get(key)),
-                      _fmt(after, (final.intervals if final else {}).get(key)), change)
+    for row in result_rows(baseline, final, metric_names):
+        change = f"{row.change:+.4f}" if row.change is not None else ""
+        table.add_row(row.key, _fmt(row.baseline, row.baseline_interval), _fmt(row.final, row.final_interval), change)
     chosen = final or baseline
     details = chosen.details if chosen else {}
     lines = [f"{key}: {value}" for key, value in details.items() if key.endswith("signature")]
-    if chosen is not None:
-        lines.append(f"{chosen.examples} eval examples, scored in {chosen.dtype}" if chosen.examples is not None else "")
+    if chosen is not None and chosen.examples is not None:
+        lines.append(f"{chosen.examples} eval examples, scored in {chosen.dtype}" + _loss_count(chosen))
+        stored = {stage: e.model_dtype for stage, e in (("baseline", baseline), ("final", final)) if e and e.model_dtype}
+        if stored:
+            lines.append("weights stored in: " + ", ".join(f"{stage} {dtype}" for stage, dtype in stored.items()))
     return Group(table, *[line for line in lines if line])
+
+
+def _loss_count(evaluation) -> str:
+    """'; loss over N examples (T target tokens)': what eval_loss is the mean over."""
+    if evaluation.loss_examples is None:
+        return ""
+    unit = f"{evaluation.loss_tokens:,} target tokens" if evaluation.loss_tokens else f"{evaluation.loss_windows:,} windows"
+    return f"; loss over {evaluation.loss_examples} examples ({unit})"
 
 
 def _is_number(value) -> bool:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 from datasets import Dataset, DatasetDict
 
+from hfkit import json_files
 from hfkit.cleaning import clean_split, decontaminate
 from hfkit.errors import HfkitError, first_line
 from hfkit.schema import DataSection
@@ -104,39 +105,48 @@ def load_raw(cfg: DataSection, splits: tuple[str, ...]) -> dict[str, Dataset]:
     for split in splits:
         path = getattr(cfg, SPLIT_FILES[split])
         if path:
-            found[split] = load_file(Path(path), key=f"data.{SPLIT_FILES[split]}", field=cfg.field)
+            found[split] = load_file(Path(path), key=f"data.{SPLIT_FILES[split]}", field=cfg.field,
+                                     file_type=cfg.file_type)
     return found
 
 
-def load_file(path: Path, key: str, field: str | None = None) -> Dataset:
+def load_file(path: Path, key: str, field: str | None = None, file_type: str | None = None) -> Dataset:
     """Read one json/jsonl/csv/parquet/txt file into a Dataset (cached by `datasets`); `field`: the
-    key of a JSON document whose list holds the examples."""
+    key of a JSON document whose list holds the examples; `file_type`: data.file_type."""
     from datasets import load_dataset
 
-    builder = check_file(path, key)
+    builder = check_file(path, key, file_type)
+    digest = content_digest(path)
     try:
         if builder == "json":
-            return _load_json(path, field)
+            return _load_json(path, digest, field)
         options = csv_as_text(path) if builder == "csv" else {}
-        return load_dataset(builder, data_files=str(path), split="train", **options)
+        # `description` is part of the builder's cache key, which otherwise goes by path and mtime
+        return load_dataset(builder, data_files=str(path), split="train", description=f"sha256 {digest}", **options)
     except HfkitError:
         raise
     except Exception as err:  # datasets and pyarrow raise many types for malformed files
         cause = err.__cause__ or err
-        if isinstance(cause, HfkitError):  # raised while datasets read the file (_json_records)
+        if isinstance(cause, HfkitError):  # raised while datasets read the file (json_files.json_records)
             raise HfkitError(f"{key}: {cause}") from None
         raise HfkitError(f"{key}: cannot read {path} as {builder} ({first_line(cause)})") from None
 
 
-def check_file(path: Path, key: str) -> str:
-    """The `datasets` builder for a data file that exists, is not empty and is UTF-8 text (or parquet)."""
+def check_file(path: Path, key: str, file_type: str | None = None) -> str:
+    """The `datasets` builder for a data file that exists, is a regular file (or a link to one), is
+    not empty and is UTF-8 text (or parquet)."""
+    if path.is_symlink() and not path.exists():
+        raise HfkitError(f"{key}: {path} is a symbolic link to {os.readlink(path)}, which does not exist; "
+                         "point at the file itself")
     if path.is_dir():
         raise HfkitError(f"{key}: {path} is a folder, not a data file; give a file inside it")
-    builder = BUILDERS.get(path.suffix.lower())
-    if builder is None:
-        raise HfkitError(f"{key}: {path.name} has an unknown extension; expected one of {', '.join(BUILDERS)}")
-    if not path.is_file():
+    if not path.exists():
         raise HfkitError(f"{key}: file not found: {path}")
+    if not path.is_file():
+        kind = "FIFO" if path.is_fifo() else "socket" if path.is_socket() else "device" if (
+            path.is_char_device() or path.is_block_device()) else "special file"
+        raise HfkitError(f"{key}: {path} is a {kind}, not a regular file; give a data file")
+    builder = file_builder(path, key, file_type)
     if path.stat().st_size == 0:
         raise HfkitError(f"{key}: {path} is empty")
     if builder != "parquet":
@@ -144,50 +154,71 @@ def check_file(path: Path, key: str) -> str:
     return builder
 
 
-def _load_json(path: Path, field: str | None = None) -> Dataset:
+def content_digest(path: Path) -> str:
+    """The file's SHA-256, read in 1 MiB blocks: the data caches' key. Path, size and modification
+    time missed a same-size rewrite that kept an old mtime (`cp -p`, `rsync -a`, an unpacked archive).
+    Hashing the 50,000-row prompt/completion file of benchmarks/data_scale.py (12.2 MB) took 12 ms, against
+    6.6 s to prepare it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_builder(path: Path, key: str, file_type: str | None = None) -> str:
+    """How to read a data file: by the extension of its name, else of the file a symbolic link
+    points to (the Hub cache links named files to hash-named blobs), else as `data.file_type` says."""
+    names, link = [path.name], path
+    while link.is_symlink() and len(names) < 40:  # the link's own name first, then each target's in turn
+        link = link.parent / os.readlink(link)
+        names.append(link.name)
+    for name in names:
+        builder = BUILDERS.get(Path(name).suffix.lower())
+        if builder is not None:
+            return builder
+    if file_type:
+        return BUILDERS[f".{file_type}"]
+    fix = "set data.file_type to json, jsonl, csv, parquet or txt"
+    suffix = Path(names[-1]).suffix
+    if suffix:
+        raise HfkitError(f"{key}: {path.name} has an unknown extension ({suffix}); expected one of "
+                         f"{', '.join(BUILDERS)}, or {fix} to read it as one of those")
+    shown = " or ".join(repr(name) for name in names)
+    raise HfkitError(f"{key}: cannot tell how to read {path}: {shown} has no extension hfkit knows "
+                     f"({', '.join(BUILDERS)}); {fix}")
+
+
+def _load_json(path: Path, digest: str, field: str | None = None) -> Dataset:
     """JSON Lines, a JSON array of objects, or a JSON document holding the list (under `field`, or
     SQuAD's "data", nested or flat), parsed by Python's json module.
 
     The packaged `json` builder parses with pyarrow, which turns strings that look like dates
     ("2021-03-05") into timestamps; a target string must stay exactly what the file says.
-    The result is cached by `datasets`, keyed on the file's path, size and modification time.
+    The result is cached by `datasets`, keyed on the file's path and content (`digest`).
     """
-    stat = path.stat()
-    return Dataset.from_generator(_json_records, gen_kwargs={"path": str(path), "field": field,
-                                                             "version": (stat.st_size, stat.st_mtime_ns)})
-
-
-def _json_records(path: str, version: tuple, field: str | None = None):
-    with open(path, encoding="utf-8-sig") as f:
-        text = f.read()
-    records = _parse_json(path, text)
-    if (isinstance(records, list) and len(records) == 1 and _is_document(records[0], field)
-            and (field is not None or set(records[0]) <= {"version", "data"})):
-        records = records[0]  # a document written on one line (not one example that has a "data" list)
-    if _is_squad(records) and field is None:
-        records = squad_records(records["data"])  # the official SQuAD layout: data -> paragraphs -> qas
-    elif _is_document(records, field):
-        records = records[field or "data"]  # e.g. {"version": ..., "data": [flat rows]}, transformers' QA fixtures
-    elif field is not None:
-        raise HfkitError(f"{path}: data.field is {field!r}, but the file "
-                         + (f"has no list under that key (its keys: {', '.join(map(str, records))})"
-                            if isinstance(records, dict) else "is not one JSON object; remove data.field"))
-    if isinstance(records, dict):
-        raise HfkitError(f"{path}: holds one JSON object, not a list of examples (its keys: "
-                         f"{', '.join(map(str, records))}); set data.field to the key that holds the list, or "
-                         "give JSON Lines (one object per line) or a JSON array of objects")
-    for number, record in enumerate(records, 1):
-        if not isinstance(record, dict):
-            raise HfkitError(f"{path}: example {number} is {type(record).__name__}, not a JSON object")
-        yield record
+    return Dataset.from_generator(json_files.json_records,
+                                  gen_kwargs={"path": str(path), "field": field, "content": digest,
+                                              "parser": json_files.JSON_PARSER_VERSION})
 
 
 def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...], source: str,
                   optional: tuple[str, ...] = ()) -> Dataset:
     """Rename the file's columns to the task's fields (data.columns) and keep only those."""
     missing = [name for name in columns if name not in ds.column_names]
+    for name in missing:  # written the other way round: {task field: file column}
+        if columns[name] in ds.column_names and name in fields:
+            raise HfkitError(f"data.columns maps the file's column to the task's field: {source} has a column "
+                             f"{columns[name]!r} but no {name!r}; write {{{columns[name]}: {name}}}")
     if missing:
         raise HfkitError(f"data.columns: {source} has no column {missing[0]!r}; its columns are: {', '.join(ds.column_names)}")
+    taken = [(old, new) for old, new in columns.items() if new != old and new in ds.column_names and new not in columns]
+    if taken:
+        old, new = taken[0]
+        raise HfkitError(f"data.columns: {{{old}: {new}}} renames {old!r} to {new!r}, a column {source} already has; "
+                         "map each task field from one column")
     ds = ds.rename_columns({old: new for old, new in columns.items() if old != new})
     absent = [field for field in fields if field not in ds.column_names]
     if absent:
@@ -196,54 +227,6 @@ def select_fields(ds: Dataset, columns: dict[str, str], fields: tuple[str, ...],
             f"map one with data.columns, e.g. {{your_column: {absent[0]}}}"
         )
     return ds.select_columns([*fields, *(name for name in optional if name in ds.column_names)])
-
-
-def _parse_json(path: str, text: str):
-    """A JSON document, or the objects of a JSON Lines file; a broken line is named by its number."""
-    try:
-        if text.lstrip().startswith("["):
-            return json.loads(text)
-        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-        records = []
-        for index, (number, line) in enumerate(lines):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                if index > 0:  # earlier lines were whole objects: JSON Lines with a broken line
-                    raise HfkitError(f"{path}: line {number} is not valid JSON ({err.msg}, column {err.colno}); "
-                                     "each line of a JSON Lines file must be one complete object") from None
-                return json.loads(text)  # one JSON document spread over several lines
-        return records
-    except json.JSONDecodeError as err:
-        raise HfkitError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
-
-
-def _is_document(document, field: str | None) -> bool:
-    """A JSON object whose examples are the list under `field` (default "data")."""
-    rows = document.get(field or "data") if isinstance(document, dict) else None
-    return isinstance(rows, list)
-
-
-def _is_squad(document) -> bool:
-    articles = document.get("data") if isinstance(document, dict) else None
-    return isinstance(articles, list) and bool(articles) and isinstance(articles[0], dict) and "paragraphs" in articles[0]
-
-
-def squad_records(articles: list[dict]) -> list[dict]:
-    """Flatten SQuAD's nested JSON into one row per question, in the flat (Hub) layout."""
-    rows = []
-    for article in articles:
-        for paragraph in article.get("paragraphs", []):
-            for qa in paragraph.get("qas", []):
-                answers = qa.get("answers", [])
-                rows.append({
-                    "id": str(qa.get("id", len(rows))),
-                    "title": article.get("title", ""),
-                    "context": paragraph["context"],
-                    "question": qa["question"],
-                    "answers": {"text": [a["text"] for a in answers], "answer_start": [a["answer_start"] for a in answers]},
-                })
-    return rows
 
 
 def csv_as_text(path: Path) -> dict[str, Any]:

@@ -15,6 +15,20 @@ def state():
     return PartialState()
 
 
+def shut_down() -> None:
+    """Destroy the process group before the interpreter exits. Left to the exit, gloo's threads once
+    aborted a launched process after its work was done ('terminate called without an active
+    exception', exit -6), failing a run that had written everything."""
+    import sys
+
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def launched_without_accelerator() -> bool:
     """Several processes started (WORLD_SIZE > 1) on a machine with no GPU or other accelerator."""
     import os
@@ -118,3 +132,22 @@ def shards_parameters(trainer) -> bool:
         return True
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None) if trainer.is_deepspeed_enabled else None
     return bool(plugin and plugin.zero_stage == 3)
+
+
+def check_launch_config(path) -> None:
+    """The --config file must be an accelerate config (a YAML or JSON mapping): accelerate itself
+    answers an empty file with a traceback."""
+    import yaml
+
+    from hfkit.errors import HfkitError
+
+    if not path.is_file():
+        raise HfkitError(f"--config: no such accelerate config: {path} (see accelerate_configs/)")
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise HfkitError(f"--config {path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(settings, dict) or not settings:
+        raise HfkitError(f"--config {path}: {'empty' if settings is None else 'not a mapping of settings'}; give an "
+                         "accelerate config (see accelerate_configs/, or write one with accelerate config "
+                         f"--config_file {path})")

@@ -1,8 +1,9 @@
 """hfkit's own exceptions, and the small helpers every error message uses.
 
 HfkitError is a mistake the user can fix (recipe, data, model reference): the CLI prints its
-message and exits with code 2. Interrupted is a Ctrl-C that saved a checkpoint: exit code 130.
-Anything else is a bug in hfkit and keeps its traceback.
+message and exits with code 2. Interrupted is a stop on Ctrl-C (exit code 130) or SIGTERM (143, what
+Slurm, Kubernetes and `timeout` send), after the job recorded it and saved what it could. Anything
+else is a bug in hfkit and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,31 @@ class HfkitError(Exception):
 
 
 class Interrupted(Exception):
-    """Training stopped on Ctrl-C after saving a checkpoint; the message says how to resume."""
+    """A job stopped on Ctrl-C or SIGTERM after recording it; the message says what was kept and how
+    to go on. `exit_code`: 130 for SIGINT, 143 for SIGTERM (128 + the signal's number)."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arriving outside training's own handler: unwinds like Ctrl-C (the run records where it
+    stopped), and the command exits with 143."""
+
+
+def stop_signal(stop: BaseException) -> tuple[str, int]:
+    """How a KeyboardInterrupt came (its name for messages) and the exit code it means."""
+    return ("SIGTERM", 143) if isinstance(stop, Terminated) else ("Ctrl-C", 130)
+
+
+class Pruned(Exception):
+    """A study's pruner stopped this trial's training early (hfkit.study_trial); the run record
+    says `pruned`, with the evaluations it had (`log_history`)."""
+
+    def __init__(self, message: str, log_history: list | None = None):
+        super().__init__(message)
+        self.log_history = log_history or []
 
 
 def suggest(name: Any, valid: list[str]) -> str:

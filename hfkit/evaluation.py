@@ -1,8 +1,8 @@
 """`hfkit eval`: score a finished run (its adapter or model) or a recipe's model zero-shot.
 
-A run is scored into `RUN/eval-<UTC time>/` (a run whose scoring failed after training is completed
-in place instead); a recipe gets a new run folder whose record holds the scores as `baseline`
-(nothing was trained). Scoring goes through the same Scorer as `hfkit train`, so `eval RECIPE`
+A run is scored into `RUN/eval-<UTC time>/` (a run whose scoring failed, was interrupted or killed
+after training saved its weights is completed in place instead); a recipe gets a new run folder
+whose record holds the scores as `baseline` (nothing was trained). Scoring goes through the same Scorer as `hfkit train`, so `eval RECIPE`
 equals the baseline inside `train`, and `eval RUN` equals the run's final scores.
 """
 
@@ -12,54 +12,65 @@ import sys
 from pathlib import Path
 
 from hfkit import distributed, job, runs
-from hfkit.console import console, results_table
-from hfkit.errors import HfkitError
-from hfkit.recipe import load_recipe
+from hfkit.console import console, results_table, say
+from hfkit.errors import HfkitError, first_line
+from hfkit.recipe import ignored_settings, load_recipe
 from hfkit.record import RunRecord, has_record, read_record, recording_failure
 from hfkit.redaction import redacted_yaml
+from hfkit.schema import Recipe
+from hfkit.scoring import count_warnings
+from hfkit.tasks import Task
 from hfkit.training import create_run_dir
 
 
+@runs.releasing_locks
 def evaluate(target: str, overrides: list[str], overwrite: bool = False,
              command: list[str] | None = None) -> tuple[Path, RunRecord]:
     """Score without training; returns the folder written and its record."""
-    target_path = Path(target)
-    is_run = runs.is_run_dir(target_path)
-    recipe = load_recipe(target_path / runs.RECIPE if is_run else target_path, overrides)
-    previous = read_record(target_path) if is_run and has_record(target_path) else None
-    task = job.bind(recipe, previous.is_encoder_decoder if previous else None)
-    weights = run_weights(target_path, recipe) if is_run else None
-    completing = previous is not None and previous.status == "scoring_failed"
+    target_path, is_run, recipe, previous, task, weights = open_target(target, overrides)
+    for note in ignored_settings(recipe):
+        say(f"[yellow]warning: {note}[/yellow]")
+    job.check_hub_needs(recipe, task, training=False)
+    job.check_model(recipe, task)  # before any weights load: lengths, and decoding against memory
+    # training finished (its weights are saved) but its scoring failed, was interrupted or killed
+    completing = previous is not None and previous.awaits_scoring
     if completing:
         out_dir = target_path
-    elif is_run:
-        out_dir = Path(distributed.broadcast(str(runs.fresh_path(target_path / f"eval-{runs.utc_stamp()}"))))
+        if distributed.is_main():
+            runs.lock_run(target_path)  # not while the process that trained it may still be scoring
     else:
-        out_dir = create_run_dir(recipe, overwrite)
+        out_dir = output_folder(target_path, is_run, recipe, "eval", overwrite)
     args = job.training_arguments(recipe, task, out_dir)
     base_path = job.materialize(recipe)
     is_main = distributed.is_main()
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not is_run:
-            runs.write_text(out_dir / runs.RECIPE, redacted_yaml(recipe))
+    if not completing:
+        start_output(out_dir, is_run, recipe)
     record = previous if completing else RunRecord(kind="eval", status="running", task=recipe.task,
                                                    method=recipe.peft.method if is_run else "zero-shot")
     with recording_failure(out_dir, record, is_main and not completing):
         prepared = job.prepare(recipe, task, str(weights) if weights else base_path, with_train=False)
         model = job.load_model(recipe, task, prepared.tokenizer, weights, train=False)
         trainer = job.make_trainer(args, prepared, model)
-        scores = job.make_scorer(recipe, prepared, trainer).score(
-            trainer.model, stream_to=out_dir / runs.PARTIAL_PREDICTIONS if is_main else None)
+        try:
+            scores = job.make_scorer(recipe, prepared, trainer).score(
+                trainer.model, stream_to=out_dir / runs.PARTIAL_PREDICTIONS if is_main else None)
+        except HfkitError:
+            raise
+        except Exception as err:  # a metric that cannot score these predictions (e.g. a metric/data mismatch)
+            kept = f"; {target} is unchanged (status {previous.status})" if completing else ""
+            raise HfkitError(f"scoring failed ({type(err).__name__}: {first_line(err)}){kept}; check "
+                             "eval.metrics and eval.metric_args against the task and its data") from err
         environment = runs.env_info(args.seed, distributed.describe(trainer), command or sys.argv)
+    notes = [*prepared.notes, *count_warnings(scores.evaluation, recipe.eval.split, len(prepared.eval.rows))]
+    for note in notes:
+        say(f"[yellow]{note}[/yellow]")
     if is_main:
-        runs.write_jsonl(out_dir / runs.PREDICTIONS, scores.predictions)
-        (out_dir / runs.PARTIAL_PREDICTIONS).unlink(missing_ok=True)
-        scores.evaluation.predictions = runs.PREDICTIONS
+        scores.keep(out_dir, runs.PREDICTIONS)
         if completing:
             record.final, record.status, record.error = scores.evaluation, "complete", None
         else:
             record.update(job.describe(recipe, prepared))
+            record.notes = notes
             record.status = "evaluated"
             # A recipe's untrained model is a baseline; a finished run's model is a final result.
             setattr(record, "final" if is_run else "baseline", scores.evaluation)
@@ -73,10 +84,52 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False,
     return out_dir, record
 
 
+def scoring_left(run_dir: Path) -> bool:
+    """Did training finish in `run_dir` (its weights are saved) but not the final scoring? Then
+    `hfkit train --resume` scores it, as `hfkit eval RUN` does, instead of training again."""
+    if not (runs.is_run_dir(run_dir) and has_record(run_dir) and read_record(run_dir).awaits_scoring):
+        return False
+    try:
+        run_weights(run_dir, load_recipe(run_dir / runs.RECIPE))
+    except HfkitError:
+        return False
+    return True
+
+
+def open_target(target: str, overrides: list[str]) -> tuple[Path, bool, Recipe, RunRecord | None, Task, Path | None]:
+    """The opening eval and sweep share: (the target's path, whether it is a run folder, its recipe
+    with the overrides, the run's record, the task bound to them, the run's weights)."""
+    path = Path(target)
+    is_run = runs.is_run_dir(path)
+    recipe = load_recipe(path / runs.RECIPE if is_run else path, overrides)
+    previous = read_record(path) if is_run and has_record(path) else None
+    task = job.bind(recipe, previous.is_encoder_decoder if previous else None)
+    return path, is_run, recipe, previous, task, run_weights(path, recipe) if is_run else None
+
+
+def output_folder(target: Path, is_run: bool, recipe: Recipe, kind: str, overwrite: bool) -> Path:
+    """Where eval or sweep (`kind`) writes: a new `kind-<UTC time>/` inside a run folder, or a run
+    folder of its own, named by the recipe."""
+    if is_run:
+        fresh = runs.new_folder(target / f"{kind}-{runs.utc_stamp()}") if distributed.is_main() else None
+        return Path(distributed.broadcast(str(fresh)))
+    if kind != "eval":
+        recipe = recipe.model_copy(update={"output": recipe.output.model_copy(update={"name": f"{recipe.run_name}-{kind}"})})
+    return create_run_dir(recipe, overwrite)
+
+
+def start_output(out_dir: Path, is_run: bool, recipe: Recipe) -> None:
+    """Make the output folder once the model's files are ready; one of its own keeps the recipe it scored."""
+    if distributed.is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not is_run:
+            runs.write_text(out_dir / runs.RECIPE, redacted_yaml(recipe))
+
+
 def run_weights(run_dir: Path, recipe) -> Path:
-    """The run's adapter/ (LoRA) or model/ folder, checked to hold its weights."""
+    """The run's adapter/ (LoRA, QLoRA) or model/ folder, checked to hold its weights."""
     adapter, model = run_dir / runs.ADAPTER, run_dir / runs.MODEL
-    if recipe.peft.method == "lora":
+    if recipe.peft.adapter:
         if not adapter.is_dir():
             raise HfkitError(f"{run_dir}: the run has no {runs.ADAPTER}/ folder (did training finish? "
                              f"hfkit train --resume {run_dir} continues it)")

@@ -5,7 +5,7 @@ sequences finish together. The first batch holds `batch_size` prompts; later, sh
 as many prompts as fit in the same number of tokens (prompt + new tokens), so memory never exceeds
 the first batch's while short prompts share one pass. A decoder-only model's prompts are padded on
 the left (it continues from the last position), an encoder's on the right. Answers come back in the
-original order, prompt stripped, and each batch can be handed on as it finishes (only text is kept).
+original order, without their prompt tokens and exactly as decoded (no whitespace stripped), and each batch can be handed on as it finishes (only text is kept).
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSec
                 continue
             if not encoder_decoder:
                 output = output[:, batch["input_ids"].shape[1]:]  # keep only the new tokens
-            texts = [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
+            # Scored as decoded: no whitespace is stripped, as none is stripped from references (a
+            # completion " 2021-03-05" can only be matched by " 2021-03-05"); metrics tokenize on their own.
+            texts = tokenizer.batch_decode(output, skip_special_tokens=True)
             for i, text in zip(batch_ids, texts):
                 answers[i] = text
             if on_batch is not None:

@@ -32,11 +32,11 @@ def assemble(run_dir: Path, out_dir: Path, repo_id: str | None, merge: bool) -> 
         raise HfkitError(f"{run_dir}: the run is {record.status}, not complete"
                          + (f" ({record.error})" if record.error else "") + "; finish it before pushing")
     recipe = load_recipe(run_dir / runs.RECIPE)
-    weights = run_dir / (runs.ADAPTER if recipe.peft.method == "lora" else runs.MODEL)
+    weights = run_dir / (runs.ADAPTER if recipe.peft.adapter else runs.MODEL)
     if not weights.is_dir():
         raise HfkitError(f"{run_dir} has no {weights.name}/ folder: the run did not finish")
     out_dir.mkdir(parents=True, exist_ok=True)
-    if merge and recipe.peft.method == "lora":
+    if merge and recipe.peft.adapter:
         merge_into(run_dir, out_dir / "merged")
         for path in (out_dir / "merged").iterdir():
             path.rename(out_dir / path.name)
@@ -45,14 +45,16 @@ def assemble(run_dir: Path, out_dir: Path, repo_id: str | None, merge: bool) -> 
         _copy_inside(weights, out_dir, run_dir)
     runs.write_text(out_dir / runs.RECIPE, public_recipe_yaml(recipe))
     record.write(out_dir)  # through the record: secrets it may hold were redacted when written
-    card = render_card(run_dir, repo_id=repo_id, merged=merge and recipe.peft.method == "lora")
+    card = render_card(run_dir, repo_id=repo_id, merged=merge and recipe.peft.adapter)
     runs.write_text(out_dir / "README.md", redact_text(str(card)))
     return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
 
 
 def dry_run(run_dir: Path, target: Path, repo_id: str | None, merge: bool) -> list[str]:
     """Write the upload folder into `target` (new or empty) through a temporary sibling."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    if target.exists() and not target.is_dir():
+        raise HfkitError(f"--dry-run {target}: that is a file, not a folder; give a new or empty folder")
+    if target.exists() and any(target.iterdir()):
         raise HfkitError(f"--dry-run {target}: the folder is not empty; give a new or empty folder")
     staging = target.with_name(f".{target.name}.tmp-{runs.utc_stamp()}")
     try:
@@ -88,6 +90,16 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             raise HfkitError(f"push to {repo_id} failed ({type(err).__name__}): "
                              f"{_without(first_line(err), token)}") from None
     return commit.commit_url
+
+
+def check_repo_id_option(repo_id: str) -> None:
+    """`--repo-id` must be a valid Hub repo id (huggingface_hub's rules), checked before anything else."""
+    from hfkit.schema import check_repo_id
+
+    try:
+        check_repo_id(repo_id)
+    except ValueError as err:
+        raise HfkitError(f"--repo-id: {err}") from None
 
 
 def retry_command(run_dir: Path, repo_id: str, private: bool, merge: bool, revision: str | None) -> str:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfkit import data, distributed, lora, metrics, models, tasks
+from hfkit import data, decoding_budget, distributed, lora, metrics, models, qlora, tasks
 from hfkit.console import level
-from hfkit.errors import HfkitError
+from hfkit.errors import HfkitError, first_line
 from hfkit.redaction import redact_value
 from hfkit.scoring import EvalData, Scorer
 from hfkit.schema import Recipe
@@ -32,11 +32,16 @@ class Prepared:
     train: Tokenized | None  # None when only evaluating
     eval: EvalData
     report: dict[str, Any] = field(default_factory=dict)  # {"cleaning": ..., "preparation": ...}
-    periodic: EvalData | None = None  # the first eval.during_training_samples examples, scored while training
+    # What evaluations while training score (best model, early stopping): the selection split (never
+    # test), its first eval.during_training_samples examples. None when training never evaluates.
+    periodic: EvalData | None = None
+    notes: list[str] = field(default_factory=list)  # warnings from preparation, kept in the run record
 
 
 def bind(recipe: Recipe, encoder_decoder: bool | None = None) -> Task:
     task = tasks.bind(recipe, encoder_decoder)
+    if recipe.peft.method == "qlora":
+        qlora.check(recipe.model, task.new_heads, bool(recipe.model.encoder_decoder))
     if recipe.data.packing in ("padding_free", "bfd") and not task.packs:
         what = "an encoder-decoder model" if task.encoder_decoder else f"task {task.name} ({task.fmt})"
         raise HfkitError(f"data.packing: {recipe.data.packing} packs decoder-only prompt/target examples, not "
@@ -68,8 +73,10 @@ def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = Non
     if stopping:  # a resumed run continues early stopping's patience count, not a fresh one
         kwargs.setdefault("restore_callback_states_from_checkpoint", True)
     best = kwargs.get("metric_for_best_model")
+    if task.loss_key != "eval_loss" and (best == "loss" or (best is None and kwargs.get("load_best_model_at_end"))):
+        best = kwargs["metric_for_best_model"] = task.loss_key  # Trainer's default "loss" has another name here
     if best and "greater_is_better" not in kwargs:
-        kwargs["greater_is_better"] = not metrics.lower_is_better(best)  # TER, perplexity: lower is better
+        kwargs["greater_is_better"] = not metrics.lower_is_better(best, task.metric_names())  # TER, perplexity: lower
     if level() == "quiet" and "disable_tqdm" not in kwargs:
         kwargs["disable_tqdm"] = True
     distributed.check_engine_on_cpu()
@@ -91,9 +98,41 @@ def materialize(recipe: Recipe) -> str:
         return models.materialize(recipe.model)
 
 
-def check_model(recipe: Recipe, task: Task) -> None:
-    """Lengths fit the model (the config is read, not the weights)."""
-    models.check_lengths(task.lengths(), models.load_config(recipe.model))
+def check_model(recipe: Recipe, task: Task, strategies: list | None = None):
+    """Lengths fit the model, and generation (the recipe's, or each of `strategies`: (where set,
+    GenerationSection)) leaves room for a prompt and fits in memory. The config is read, not the
+    weights; it is returned."""
+    config = models.load_config(recipe.model)
+    models.check_lengths(task.lengths(), config)
+    prompt_tokens = task.generation_tokens(config) if task.generates else None
+    if prompt_tokens is not None:
+        decoding_budget.check(strategies or [("generation", recipe.generation)], config,
+                              batch_size=eval_batch_size(recipe), prompt_tokens=prompt_tokens,
+                              encoder_decoder=task.encoder_decoder)
+    return config
+
+
+def check_hub_needs(recipe: Recipe, task: Task, training: bool) -> None:
+    """With HF_HUB_OFFLINE=1, refuse up front what would need the Hub later: a Hub metric (it would
+    fail at scoring, after training) and, when training, `hub.push` (at the very end)."""
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE:
+        return
+    for name in task.metric_names():
+        if "/" in name:
+            raise HfkitError(f"eval.metrics: {name!r} is a Hub metric, but HF_HUB_OFFLINE=1: it could not load, and "
+                             f"scoring would fail{' after training' if training else ''}; use hfkit's own "
+                             f"({', '.join(metrics.names())}), or unset HF_HUB_OFFLINE")
+    if training and recipe.hub.push:
+        raise HfkitError("hub.push: true needs the Hub at the end of training, but HF_HUB_OFFLINE=1; set "
+                         "hub.push: false and run hfkit push RUN later, or unset HF_HUB_OFFLINE")
+
+
+def eval_batch_size(recipe: Recipe) -> int:
+    """Prompts per generation batch (TrainingArguments' default, 8, unless the recipe sets it)."""
+    size = recipe.training.get("per_device_eval_batch_size", 8)
+    return size if isinstance(size, int) and size > 0 else 8
 
 
 def load_tokenizer(task: Task, path: str):
@@ -104,6 +143,8 @@ def load_tokenizer(task: Task, path: str):
 
 def load_data(recipe: Recipe, task: Task, training: bool = True):
     """The recipe's splits in the task's fields (training data cleaned), and the cleaning counts.
+    The task then checks what the data means for the recipe (`Task.check_data`: e.g. SQuAD v2 data
+    and its metric); its notes land in `task.data_notes`.
 
     With `data.streaming` only the evaluation splits: the training rows are read while training."""
     if recipe.data.streaming:
@@ -111,12 +152,13 @@ def load_data(recipe: Recipe, task: Task, training: bool = True):
 
         splits, cleaning = streaming.eval_splits(recipe, task)
         check_splits(recipe, splits, training=False)
-        return splits, cleaning
-    splits, cleaning = data.load_splits(recipe.data, task.fields(), task.text_fields(),
-                                        seed=recipe.training.get("seed", 42), convert=task.convert,
-                                        optional=task.optional_fields(), normalize_fields=task.normalize_fields(),
-                                        training=training)
-    check_splits(recipe, splits, training)
+    else:
+        splits, cleaning = data.load_splits(recipe.data, task.fields(), task.text_fields(),
+                                            seed=recipe.training.get("seed", 42), convert=task.convert,
+                                            optional=task.optional_fields(), normalize_fields=task.normalize_fields(),
+                                            training=training)
+        check_splits(recipe, splits, training)
+    task.data_notes += task.check_data(splits, recipe.data)
     return splits, cleaning
 
 
@@ -133,37 +175,99 @@ def check_splits(recipe: Recipe, splits, training: bool) -> None:
 def prepare(recipe: Recipe, task: Task, tokenizer_path: str, with_train: bool) -> Prepared:
     """Load the tokenizer and data, clean the training data and tokenize what the job needs."""
     tokenizer = load_tokenizer(task, tokenizer_path)
+    selection = selection_split(recipe) if with_train else None
     with distributed.state().main_process_first():  # build the datasets caches once; other ranks reuse them
         splits, cleaning = load_data(recipe, task, training=with_train)
         rows = splits[recipe.eval.split]
         train = _train_data(recipe, task, tokenizer, splits) if with_train else None
         if train is not None and recipe.data.streaming:
             cleaning["train"] = train.dataset.cleaning  # filled in as the stream is read
-        tokenized_eval = task.tokenize(rows, tokenizer, recipe.eval.split)
-        examples = task.eval_examples(rows, tokenizer)
-    preparation = {recipe.eval.split: {**tokenized_eval.counts, **_prefixed("generation", examples)}}
+        eval_data = eval_data_of(task, tokenizer, rows, recipe.eval.split)
+    preparation = {recipe.eval.split: eval_data.counts}
     if train is not None:
         preparation = {"train": train.counts, **preparation}
-    if not len(tokenized_eval.dataset):
-        from hfkit.console import say
-
-        say(f"[yellow]No {recipe.eval.split} example fits data.max_length with its whole target: "
-            "eval_loss is not computed (raise data.max_length)[/yellow]")
-    eval_data = EvalData(rows=rows, tokenized=tokenized_eval.dataset if len(tokenized_eval.dataset) else None,
-                         examples=examples, counts=preparation[recipe.eval.split])
+    notes = [*task.data_notes, *data_notes(recipe, task, train)]
     periodic = None
-    cap = recipe.eval.during_training_samples
-    if with_train and cap is not None and cap < len(rows):
-        with distributed.state().main_process_first():
-            periodic = eval_data_of(task, tokenizer, rows.select(range(cap)), recipe.eval.split)
+    if selection is not None:
+        if selection not in splits:
+            raise HfkitError("eval.split: test is scored once, at the end; evaluations while training (best model, "
+                             "early stopping: training.eval_strategy, metric_for_best_model) choose on the validation "
+                             "split, and there is none; set data.validation_file (or data.validation_split)")
+        chosen = splits[selection]
+        cap = recipe.eval.during_training_samples
+        if selection == recipe.eval.split and (cap is None or cap >= len(chosen)):
+            periodic = eval_data
+        else:
+            with distributed.state().main_process_first():
+                periodic = eval_data_of(task, tokenizer, chosen.select(range(min(cap or len(chosen), len(chosen)))),
+                                        selection)
+            if selection != recipe.eval.split:
+                preparation[selection] = periodic.counts
+                notes.append(f"evaluations while training score the {selection} split ({len(periodic.rows)} "
+                             f"examples); the {recipe.eval.split} split is scored once, at the end")
     return Prepared(task, tokenizer, splits, train, eval_data, {"cleaning": cleaning, "preparation": preparation},
-                    periodic)
+                    periodic, notes)
 
 
 def eval_data_of(task: Task, tokenizer, rows, split: str) -> EvalData:
+    """An evaluation split as scoring needs it; every example is in the loss (hfkit.tasks.decoder)."""
     tokenized = task.tokenize(rows, tokenizer, split)
-    return EvalData(rows=rows, tokenized=tokenized.dataset if len(tokenized.dataset) else None,
-                    examples=task.eval_examples(rows, tokenizer), counts=tokenized.counts)
+    examples = task.eval_examples(rows, tokenizer)
+    has_loss = len(tokenized.dataset) > 0
+    return EvalData(rows=rows, tokenized=tokenized.dataset if has_loss else None, examples=examples,
+                    counts={**tokenized.counts, **_prefixed("generation", examples)},
+                    loss_examples=task.loss_examples(tokenized) if has_loss else None)
+
+
+def evaluates_while_training(training: dict) -> bool:
+    """Does the recipe's `training` section evaluate during training (periodically, to keep the best
+    model or to stop early)?"""
+    strategy = str(training.get("eval_strategy") or "no").lower().rsplit(".", 1)[-1]
+    return strategy != "no" or any(training.get(key) for key in (
+        "metric_for_best_model", "load_best_model_at_end", "early_stopping_patience", "eval_on_start"))
+
+
+def selection_split(recipe: Recipe) -> str | None:
+    """The split evaluations while training score: the eval split, or validation when that is test
+    (so the checkpoint is never chosen on the test set); None when training does not evaluate."""
+    if not evaluates_while_training(recipe.training):
+        return None
+    return "validation" if recipe.eval.split == "test" else recipe.eval.split
+
+
+def data_notes(recipe: Recipe, task: Task, train: Tokenized | None) -> list[str]:
+    """Warnings about the data worth printing and keeping: a training split that lost more than 10%
+    of its examples to the length limit, and evaluation data that an override did not change."""
+    notes = []
+    counts = train.counts if train is not None else {}
+    dropped, total = counts.get("target_too_long", 0), counts.get("examples", 0)
+    if train is not None and train.keeps_95 is not None:
+        key = "data.max_target_length" if task.encoder_decoder else "data.max_length"
+        limit = recipe.data.max_target_length if task.encoder_decoder else recipe.data.max_length
+        fits = f"in {limit} tokens" if limit else "in the limit"
+        notes.append(f"{key}: {dropped} of {total} training examples ({100 * dropped / total:.0f}%) were dropped: "
+                     f"their target {'does not fit' if task.encoder_decoder else 'leaves no room for a prompt'} "
+                     f"{fits}; {key}={train.keeps_95} would keep 95% of them")
+    split = recipe.eval.split
+    if "data.train_file" in recipe._overridden and f"data.{split}_file" not in recipe._overridden:
+        notes.append(f"data.train_file was set on the command line, data.{split}_file was not: the {split} split is "
+                     f"{describe_eval_data(recipe)}, from the recipe file {recipe.path}; set data.{split}_file=... to "
+                     "score on other data")
+    return notes
+
+
+def describe_eval_data(recipe: Recipe) -> str:
+    """Which data the eval split holds: its file, its Hub split, or what it was held out from."""
+    data, split = recipe.data, recipe.eval.split
+    if data.dataset:
+        return f"{data.dataset} ({getattr(data, f'{split}_split')} split)"
+    path = getattr(data, f"{split}_file")
+    if path:
+        return Path(path).name
+    source = Path(data.train_file).name if data.train_file else "the training data"
+    if data.streaming:
+        return f"the first {data.max_eval_samples} rows of {source}"
+    return f"{data.validation_fraction:.0%} held out from {source}"
 
 
 def _train_data(recipe: Recipe, task: Task, tokenizer, splits) -> Tokenized:
@@ -187,31 +291,53 @@ def _prefixed(prefix: str, examples) -> dict[str, int]:
     return {f"{prefix}_{key}": value for key, value in (examples.counts if examples else {}).items()}
 
 
-def load_model(recipe: Recipe, task: Task, tokenizer, weights: Path | None = None, train: bool = True):
+def load_model(recipe: Recipe, task: Task, tokenizer, weights: Path | None = None, train: bool = True,
+               checkpoint_dtype: bool = False):
     """The base model (with LoRA when `train`ing), or a run's weights: its `model/` folder, or the
     base with its `adapter/`.
 
-    Under LoRA the frozen base loads in bf16 where that is native, whether training, evaluating a
-    run's adapter or scoring the recipe's base zero-shot, so a baseline scored inside `hfkit train`
-    and one scored by `hfkit eval RECIPE` see the very same weights.
+    Under LoRA the frozen base trains in bf16 where that is native, and a run's adapter is scored on
+    that same bf16 base. The untuned model is scored on the checkpoint's own weights whatever the
+    hardware: `hfkit eval RECIPE` loads them as they are, and `hfkit train` with a baseline loads
+    them too (`checkpoint_dtype`), scores, then casts the frozen base (`lora.settle_frozen_base`).
     """
     if weights is not None and weights.name == "model":
         return models.load_model(str(weights), recipe.model, task.auto_model)
-    uses_lora = recipe.peft.method == "lora"
-    dtype = lora.frozen_base_dtype(recipe.model, recipe.peft, task.new_heads) if uses_lora else None
-    model = models.load_base_model(recipe.model, task.auto_model, tokenizer, dtype=dtype)
+    bf16_base = weights is not None or (train and not checkpoint_dtype)
+    if recipe.peft.method == "qlora":  # the base in 4-bit NF4
+        model = qlora.load_base(recipe.model, task.auto_model, tokenizer)
+    else:
+        dtype = lora.frozen_base_dtype(recipe.model, recipe.peft, task.new_heads) if bf16_base else None
+        model = models.load_base_model(recipe.model, task.auto_model, tokenizer, dtype=dtype)
     if weights is not None:
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(model, str(weights))
-    return lora.add_lora(model, recipe.peft, task.peft_task_type, task.new_heads) if uses_lora and train else model
+        try:
+            return PeftModel.from_pretrained(model, str(weights))
+        except (ValueError, RuntimeError, KeyError) as err:  # no matching layers, tensors of other shapes
+            raise HfkitError(f"model.name_or_path: the adapter in {weights} does not fit {recipe.model.display_name} "
+                             f"({type(err).__name__}: {first_line(err)[:160]}); it was trained on "
+                             f"{_adapter_base(weights)}: score it on that model (drop the model override)") from None
+    if not (recipe.peft.adapter and train):
+        return model
+    return lora.add_lora(model, recipe.peft, task.peft_task_type, task.new_heads)
+
+
+def _adapter_base(adapter: Path) -> str:
+    """The base model an adapter was trained on, as peft wrote it into adapter_config.json."""
+    import json
+
+    try:
+        return json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "the model in the run's recipe.yaml"
 
 
 def make_trainer(args, prepared: Prepared, model):
     """The task's Trainer class, whose evaluations during training score like the final one."""
     from transformers import EarlyStoppingCallback
 
-    from hfkit.trainer import trainer_class
+    from hfkit.trainer import ShareSavedFiles, trainer_class
 
     recipe = prepared.task.recipe
     _, stopping = split_callback_keys(recipe.training)
@@ -219,13 +345,19 @@ def make_trainer(args, prepared: Prepared, model):
         model=model,
         args=args,
         train_dataset=prepared.train.dataset if prepared.train else None,
-        eval_dataset=prepared.eval.rows,  # evaluate() scores prepared.periodic through hfkit_scorer
+        # evaluate() scores prepared.periodic (the selection split, never test) through hfkit_scorer
+        eval_dataset=(prepared.periodic or prepared.eval).rows,
         data_collator=train_collator(prepared.task, prepared.tokenizer, model),
         processing_class=prepared.tokenizer,
         callbacks=[EarlyStoppingCallback(stopping["early_stopping_patience"], stopping.get("early_stopping_threshold", 0.0))]
         if stopping else None,
     )
     trainer.hfkit_scorer = make_scorer(recipe, prepared, trainer, prepared.periodic or prepared.eval)
+    trainer.add_callback(ShareSavedFiles())
+    if level() == "quiet":  # Trainer prints every log as a raw dict when its progress bar is off
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return trainer
 
 
@@ -243,9 +375,11 @@ def describe(recipe: Recipe, prepared: Prepared) -> dict[str, Any]:
         "task": recipe.task,
         "format": task.fmt,
         "model": recipe.model.display_name,
-        "model_family": "encoder-decoder" if task.encoder_decoder else "decoder-only",
+        "model_family": models.model_family(recipe.model, task.encoder_decoder),
         "dataset": recipe.data.dataset or Path(recipe.data.first_file).name,
+        "eval_data": describe_eval_data(recipe),
         "eval_split": recipe.eval.split,
+        "selection_split": selection_split(recipe) if prepared.train is not None else None,
         "eval_examples": len(prepared.eval.rows),
         "metric_names": task.metric_names(),
         "data": prepared.report,

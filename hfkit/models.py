@@ -133,6 +133,22 @@ def is_encoder_decoder(cfg: ModelSection) -> bool:
     return bool(_from_pretrained(AutoConfig, location.path, cfg).is_encoder_decoder)
 
 
+def model_family(cfg: ModelSection, encoder_decoder: bool | None = None) -> str:
+    """encoder-decoder (T5, BART, bert2bert), encoder (BERT, RoBERTa, MiniLM: an architecture
+    transformers has a masked-LM head for) or decoder-only. Reads the config only."""
+    if encoder_decoder or cfg.encoder_decoder:
+        return "encoder-decoder"
+    location = locate(cfg)
+    if location.kind == "gguf" or location.gguf_file:
+        return "decoder-only"  # GGUF checkpoints are decoder-only language models
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    config = load_config(cfg)
+    if config.is_encoder_decoder:
+        return "encoder-decoder"
+    return "encoder" if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "decoder-only"
+
+
 def check_gguf_file(path: Path) -> None:
     """Read the whole GGUF header and tensor table: a truncated file fails here, before training."""
     from gguf import GGUFReader
@@ -190,20 +206,22 @@ def load_tokenizer(path: str, cfg: ModelSection):
     return tokenizer
 
 
-def load_model(path: str, cfg: ModelSection, auto_class: str, dtype=None):
-    """Load weights with `transformers.<auto_class>.from_pretrained` (in `dtype`, else the recipe's)."""
+def load_model(path: str, cfg: ModelSection, auto_class: str, dtype=None, **extra):
+    """Load weights with `transformers.<auto_class>.from_pretrained` (in `dtype`, else the recipe's;
+    `extra`: more from_pretrained arguments, e.g. a quantization_config)."""
     import torch
     import transformers
 
     dtype = dtype or ("auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype))
-    return _from_pretrained(getattr(transformers, auto_class), path, cfg, dtype=dtype, use_safetensors=not cfg.allow_pickle)
+    return _from_pretrained(getattr(transformers, auto_class), path, cfg, dtype=dtype,
+                            use_safetensors=not cfg.allow_pickle, **extra)
 
 
-def load_base_model(cfg: ModelSection, auto_class: str, tokenizer, dtype=None):
+def load_base_model(cfg: ModelSection, auto_class: str, tokenizer, dtype=None, **extra):
     """The recipe's pretrained model, before any fine-tuning."""
     if cfg.encoder_decoder:
         return build_encoder_decoder(cfg, tokenizer)
-    return load_model(materialize(cfg), cfg, auto_class, dtype=dtype)
+    return load_model(materialize(cfg), cfg, auto_class, dtype=dtype, **extra)
 
 
 def build_encoder_decoder(cfg: ModelSection, tokenizer):
@@ -242,6 +260,33 @@ def materialize_name(name: str, cfg: ModelSection) -> str:
 
         return str(gguf_to_folder(Path(hf_hub_download(location.path, location.gguf_file, revision=cfg.revision))))
     return location.path
+
+
+def tokenizer_path(cfg: ModelSection) -> str:
+    """Where the tokenizer loads from without converting or loading any weights (`hfkit data`).
+
+    A GGUF not converted yet gets its tokenizer saved alone, once, next to where the conversion
+    will go, exactly as the conversion saves it (same files, so the same preprocessing cache)."""
+    location = locate(cfg)
+    if location.kind != "gguf":
+        return materialize(cfg)  # a folder or Hub id: nothing to convert
+    path = Path(location.path)
+    converted = _gguf_cache_folder(path)
+    if (converted / "config.json").is_file():
+        return str(converted)
+    folder = converted.with_name(f"{converted.name}.tokenizer")
+    if not (folder / "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        tokenizer.model_max_length = load_config(cfg).max_position_embeddings  # as gguf_to_folder sets it
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        tokenizer.save_pretrained(tmp)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(folder)
 
 
 GGUF_KEY_BYTES = 1 << 20  # the header and tensor table of a GGUF start here

@@ -9,6 +9,7 @@ what was expected and the closest valid name.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -57,18 +58,53 @@ RecipeLoader.add_implicit_resolver(
 _PATH_KEYS = ("train_file", "validation_file", "test_file")
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read, override, resolve and validate a recipe file."""
-    path = Path(path)
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (), require_files: bool = False) -> Recipe:
+    """Read, override, resolve and validate a recipe file. `require_files`: a data file that does not
+    exist is refused first, before the checks that import transformers and torch (seconds)."""
+    raw, overridden = _read(Path(path), overrides)
+    recipe = validate_recipe(raw, where=str(path), overridden=overridden, require_files=require_files)
+    recipe._path, recipe._overridden = find_recipe(Path(path)), overridden
+    return recipe
+
+
+def find_recipe(path: Path) -> Path:
+    """`path`, or the shipped recipe of that name (`hfkit recipes` lists them) when no such file is here."""
+    from hfkit.resources import shipped_recipe
+
+    return path if path.exists() else shipped_recipe(path) or path
+
+
+def check_paths(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> None:
+    """The quick part of `load_recipe(require_files=True)`: the recipe file, its YAML, the overrides, the
+    schema and the data paths, checked before anything imports torch (the CLI answers in under a second)."""
+    raw, overridden = _read(Path(path), overrides)
+    _schema_valid(raw, str(path), overridden)
+    _check_files_exist(raw)
+
+
+def check_eval_target(target: Path, overrides: list[str] | tuple[str, ...] = ()) -> None:
+    """`hfkit eval`'s target, before torch loads: a run folder (its recipe.yaml) or a recipe file,
+    whose data paths exist."""
+    from hfkit import runs
+
+    if not target.exists():
+        raise HfkitError(f"{target}: no such run folder or recipe file")
+    if target.is_dir() and not runs.is_run_dir(target):
+        raise HfkitError(f"{target} is a folder but not a run folder (it has no {runs.RECIPE}); give a run folder "
+                         "or a recipe file")
+    check_paths(target / runs.RECIPE if target.is_dir() else target, overrides)
+
+
+def _read(path: Path, overrides) -> tuple[dict[str, Any], set[str]]:
+    """The recipe file with its paths resolved and the overrides applied, and the keys they changed."""
+    path = find_recipe(path)
     raw = read_yaml(path)
     _resolve_paths(raw, base=path.resolve().parent)
     from_file = _flatten(raw)
     apply_overrides(raw, overrides)
     _resolve_paths(raw, base=Path.cwd())  # relative paths given as overrides are relative to the shell
-    overridden = {key for key in _flatten(raw) if key not in from_file or _flatten(raw)[key] != from_file[key]}
-    recipe = validate_recipe(raw, where=str(path), overridden=overridden)
-    recipe._path = path
-    return recipe
+    flat = _flatten(raw)
+    return raw, {key for key in flat if key not in from_file or flat[key] != from_file[key]}
 
 
 def recipe_from_dict(raw: dict[str, Any], where: str = "recipe") -> Recipe:
@@ -78,18 +114,31 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe") -> Recipe:
     return validate_recipe(raw, where=where)
 
 
-def validate_recipe(raw: dict[str, Any], where: str, overridden: set[str] = frozenset()) -> Recipe:
-    """Validate a recipe dict against its task's schema, then the checks that need the task."""
-    task = raw.get("task")
-    schema = tasks.task_class(task).recipe_class if isinstance(task, str) and task in tasks.names() else Recipe
-    try:
-        recipe = schema.model_validate(raw)
-    except ValidationError as err:
-        raise HfkitError(_bad_recipe(where, _error_lines(err, schema), overridden)) from None
+def validate_recipe(raw: dict[str, Any], where: str, overridden: set[str] = frozenset(),
+                    require_files: bool = False) -> Recipe:
+    """Validate a recipe dict against its task's schema, then (`require_files`) that its data files
+    exist, then the checks that need the task (these import transformers and torch)."""
+    recipe = _schema_valid(raw, where, overridden)
+    if require_files:
+        _check_files_exist(raw)
     problems = check(recipe)
     if problems:
         raise HfkitError(_bad_recipe(where, problems, overridden))
     return recipe
+
+
+def _schema_valid(raw: dict[str, Any], where: str, overridden: set[str] = frozenset()) -> Recipe:
+    """The recipe as its task's pydantic schema reads it (quick: nothing heavy is imported)."""
+    task = raw.get("task")
+    if isinstance(task, str) and task not in tasks.names():  # alone: the task's own sections would look unknown
+        raise HfkitError(_bad_recipe(where, [f"task: unknown task {task!r}{suggest_value(task, tasks.names())}"],
+                                     overridden))
+    schema = tasks.task_class(task).recipe_class if isinstance(task, str) else Recipe
+    raw = _without_empty_sections(raw, schema)
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        raise HfkitError(_bad_recipe(where, _error_lines(err, schema), overridden)) from None
 
 
 def check(recipe: Recipe) -> list[str]:
@@ -103,20 +152,17 @@ def check(recipe: Recipe) -> list[str]:
         problems.append(f"data.format: {fmt!r} is not a format of task {task.name!r}; "
                         f"expected one of {', '.join(task.formats)}")
     for name in recipe.eval.metrics or []:
-        if not metrics.is_known(name):
-            problems.append(f"eval.metrics: unknown metric {name!r}{suggest_value(name, metrics.names())} "
-                            "(or a Hub metric id like 'org/name')")
-        elif "/" in name and not recipe.eval.trust_remote_code:
+        if metrics.is_hub(name) and not recipe.eval.trust_remote_code:
             problems.append(f"eval.metrics: {name!r} is a Hub metric: evaluate.load runs the Python script of its "
                             "repository; read that code, then set eval.trust_remote_code: true to allow it")
-    for name, args in recipe.eval.metric_args.items():
+    for name in recipe.eval.metric_args:
         if name not in task.metric_names():
             problems.append(f"eval.metric_args: {name!r} is not one of the recipe's metrics")
-        elif name in metrics.names():
-            from hfkit.metrics.options import option_problems
-
-            problems += option_problems(name, args)
+    for name in task.metric_names():  # imports a plug-in's module and scores a tiny input with it
+        problems += metrics.problems(name, recipe.eval.metric_args.get(name))
+    problems += _shared_keys(task.metric_names())
     problems += task.problems()
+    problems += task.metric_problems()
     problems += _best_metric_problems(recipe, task)
     problems += streaming_problems(recipe)
     from transformers import Seq2SeqTrainingArguments  # a superset of TrainingArguments: the family is not known here
@@ -125,13 +171,45 @@ def check(recipe: Recipe) -> list[str]:
     return problems
 
 
+def ignored_settings(recipe: Recipe) -> list[str]:
+    """Settings the recipe gives that nothing will use: warnings (shown by validate, train and eval), not
+    errors. Compared with the defaults, so a resolved recipe.yaml (every key written) warns alike."""
+    from hfkit.schema import SAMPLING_KEYS, PeftSection
+
+    notes = []
+    generation = recipe.generation
+    sampling = [key for key in SAMPLING_KEYS if getattr(generation, key) is not None]
+    if sampling and not generation.do_sample:
+        notes.append(f"generation.{', '.join(sampling)}: only sampling uses {'them' if len(sampling) > 1 else 'it'}, "
+                     "and generation.do_sample is false (greedy or beam search ignores it); set do_sample: true to sample")
+    defaults = PeftSection()
+    lora = [key for key in ("r", "alpha", "dropout", "target_modules", "use_dora")
+            if getattr(recipe.peft, key) != getattr(defaults, key)]
+    if lora and recipe.peft.method == "none":
+        notes.append(f"peft.{', '.join(lora)}: LoRA settings, ignored with peft.method: none (full fine-tuning)")
+    return notes
+
+
+def _shared_keys(names: list[str]) -> list[str]:
+    """Two metrics that report the same score key would overwrite each other's numbers."""
+    owner: dict[str, str] = {}
+    found = []
+    for name in names:
+        spec = metrics.find(name)
+        for key in spec.keys if spec else []:
+            if key in owner:
+                found.append(f"eval.metrics: {owner[key]} and {name} both report {key!r}; keep one of them")
+            owner.setdefault(key, name)
+    return found
+
+
 def _best_metric_problems(recipe: Recipe, task) -> list[str]:
     """training.metric_for_best_model must name a score the evaluation produces."""
     chosen = recipe.training.get("metric_for_best_model")
-    if not isinstance(chosen, str) or any(not metrics.is_known(name) for name in task.metric_names()):
+    if not isinstance(chosen, str) or any(not metrics.is_hub(n) and metrics.find(n) is None for n in task.metric_names()):
         return []
-    valid = ["eval_loss", *(["perplexity"] if task.generates else [])]
-    valid += [key for name in task.metric_names() if "/" not in name for key in metrics.headline_names(name)]
+    valid = [task.loss_key, *(["perplexity"] if task.generates else [])]
+    valid += [key for name in task.metric_names() if not metrics.is_hub(name) for key in metrics.headline_names(name)]
     if chosen.removeprefix("eval_") in {v.removeprefix("eval_") for v in valid} or chosen == "loss":
         return []
     return [f"training.metric_for_best_model: {chosen!r} is not a score of this recipe's evaluation"
@@ -221,6 +299,23 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         name = model.get("name_or_path")
         if isinstance(name, str) and name and not Path(name).is_absolute() and (base / name).exists():
             model["name_or_path"] = str((base / name).resolve())
+
+
+def _without_empty_sections(raw: dict[str, Any], schema: type[Recipe]) -> dict[str, Any]:
+    """`eval:` with every key commented out reads as null: a section with defaults then takes them,
+    as if absent (a required one, like model:, is still reported missing)."""
+    empty = [key for key, value in raw.items() if value is None and key in schema.model_fields and
+             not schema.model_fields[key].is_required()]
+    return {key: value for key, value in raw.items() if key not in empty}
+
+
+def _check_files_exist(raw: dict[str, Any]) -> None:
+    """data.*_file paths that name nothing at all (a link, even a broken one, is left to the data loader)."""
+    data = raw.get("data")
+    for key in _PATH_KEYS:
+        value = data.get(key) if isinstance(data, dict) else None
+        if isinstance(value, str) and value and not os.path.lexists(Path(value).expanduser()):
+            raise HfkitError(f"data.{key}: file not found: {value}")
 
 
 def _flatten(raw: Any, prefix: str = "") -> dict[str, Any]:

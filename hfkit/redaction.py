@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-# Hub tokens are hf_ and some 34 letters; 20 or more keeps folder names like hf_experiments readable.
-_TOKEN_LIKE = re.compile(r"\bhf_[A-Za-z0-9]{20,}")
+# Hub tokens are hf_ and 34 letters and digits; 20 or more keeps folder names like hf_experiments
+# readable. No word boundary before it: `run_with_hf_...` or `x_hf_...` hide a token as well.
+_TOKEN_LIKE = re.compile(r"hf_[A-Za-z0-9]{20,}")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 # hub_token, token, password, api_key, ... (not max_new_tokens or pad_token_id)
 _SECRET_KEY = re.compile(r"(?:^|[_.-])(?:token|password|passwd|secret|api[_-]?key|credentials?)$", re.IGNORECASE)

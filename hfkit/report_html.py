@@ -1,10 +1,11 @@
 """report.html: the comparison as one self-contained page (CSS inline, charts as data URIs, no
 script, nothing fetched), and `write_report`, which writes it with the CSV, markdown, JSON and PNGs.
 
-Order: the cross-task overview first, then one table per task (metric cells with intervals and
+Order: the cross-task overview first (baseline and final side by side, each metric on its own scale,
+and one table row per run and metric), then one table per task (metric cells with intervals and
 significance marks), the paired tests between runs, decoding sweeps, training curves, and per run
 the examples where the final model and its baseline differ most. Tables scroll sideways inside
-their box instead of being cut on a narrow screen.
+their box instead of being cut on a narrow screen, with a shadow at the edge that has more.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import math
 import struct
 import tempfile
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 
-from hfkit import __version__, charts, compare, runs, sweep, tables
+from hfkit import charts, compare, runs, study_charts, study_table, sweep_table, tables
 from hfkit.compare import Comparison, RunSummary
+from hfkit.errors import HfkitError
 from hfkit.console import interval, number
-from hfkit.significance import biggest_differences, verdict
+from hfkit.significance import ALPHA, MIN_DISCORDANT, biggest_differences, verdict
 
 TEXT_COLUMNS = ("run", "status", "task", "model", "method", "dataset", "eval_set")
 EXAMPLES_SHOWN = 3  # gains and as many losses per run
@@ -33,13 +36,19 @@ header{background:#1d2b44;color:#fff;padding:18px 24px}header h1{margin:0 0 4px;
 header p{margin:0;color:#c9d3e3}nav{padding:8px 24px;background:#eef2f7;border-bottom:1px solid #d8dee6}
 nav a{color:#1d4fa8;margin-right:14px;text-decoration:none;white-space:nowrap}main{max-width:1400px;margin:0 auto;padding:8px 24px 40px}
 h2{margin:28px 0 6px;font-size:19px;border-bottom:2px solid #e3e8ee;padding-bottom:4px}h3{margin:18px 0 4px;font-size:15px}
-p.note,li{color:#4a5562}.scroll{overflow-x:auto;margin:8px 0 16px;border:1px solid #dde3ea;border-radius:6px}
+p.note,li{color:#4a5562}.scroll{overflow-x:auto;margin:8px 0 16px;border:1px solid #dde3ea;border-radius:6px;
+background:linear-gradient(to left,#fff 40%,#fff0) right/48px 100% no-repeat local,
+radial-gradient(farthest-side at 100% 50%,#0004,#0000) right/20px 100% no-repeat scroll}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:6px 10px;border-bottom:1px solid #e6eaef;text-align:right;vertical-align:top;white-space:nowrap}
 th{background:#f3f6f9;font-weight:600;white-space:normal;min-width:7.5em}th.text,td.text{text-align:left}
 td.wrap{white-space:pre-wrap;min-width:14em;max-width:36em;text-align:left;word-break:break-word}
 tr:hover td{background:#fafbfd}
 td:first-child,th:first-child{position:sticky;left:0;background:#fff;z-index:1;box-shadow:1px 0 0 #e6eaef}
+table.overview th{min-width:0}table.overview td:last-child{white-space:normal;min-width:16em}
+table.overview td:last-child div{padding-left:1em;text-indent:-1em}
+table.sweep td,table.pairs td{white-space:normal}table.sweep td:first-child,table.pairs td{min-width:6em}
+.ci{white-space:nowrap}
 th:first-child{background:#f3f6f9}.ci{color:#6b7683;font-size:12px}.base{color:#6b7683}
 .better{color:#137333;font-weight:600}.worse{color:#b3261e;font-weight:600}.ns{color:#6b7683}
 .failed,.interrupted,.scoring_failed,.no_scores{color:#b3261e}.running{color:#8a6d00}
@@ -51,7 +60,12 @@ figure{margin:10px 0 22px}figcaption{color:#4a5562;font-size:13px}
 
 def write_report(comparison: Comparison, out_dir: Path) -> list[Path]:
     """compare.csv, compare.md, compare.json, the PNG charts and report.html into `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HfkitError(f"--output {out_dir}: cannot create the folder ({err.strerror}); give a folder you can "
+                         "write in") from None
     written = []
     for name, text in (("compare.csv", tables.to_csv(comparison)), ("compare.md", tables.to_markdown(comparison)),
                        ("compare.json", tables.to_json(comparison) + "\n")):
@@ -60,6 +74,12 @@ def write_report(comparison: Comparison, out_dir: Path) -> list[Path]:
     drawn = draw_charts(comparison, out_dir)
     runs.write_text(out_dir / "report.html", page(comparison, drawn))
     return written + [p for p in _chart_paths(drawn)] + [out_dir / "report.html"]
+
+
+def check_output(out_dir: Path) -> None:
+    """--output names a folder (checked before the runs are read)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HfkitError(f"--output {out_dir}: that is a file, not a folder; give a folder for the report files")
 
 
 def standalone(comparison: Comparison) -> str:
@@ -75,13 +95,17 @@ def draw_charts(comparison: Comparison, out_dir: Path) -> dict:
         "losses": charts.loss_chart(comparison.runs, out_dir / "loss_curves.png"),
         "curves": {s.name: p for s in comparison.runs if (p := charts.run_curves(s, out_dir))},
         "sweeps": {e.name: p for e in comparison.sweeps if (p := charts.sweep_chart(e, out_dir))},
+        "studies": {record.name: study_charts.draw(record, out_dir) for record in comparison.studies},
     }
 
 
 def _chart_paths(drawn: dict) -> list[Path]:
     found = []
     for value in drawn.values():
-        found += list(value.values()) if isinstance(value, dict) else [value] if value else []
+        if isinstance(value, dict):
+            found += [p for item in value.values() for p in (item.values() if isinstance(item, dict) else [item])]
+        elif value:
+            found.append(value)
     return found
 
 
@@ -89,6 +113,10 @@ def page(comparison: Comparison, drawn: dict) -> str:
     groups = comparison.by_task()
     sections = [_overview(comparison, drawn.get("overview"))]
     links = [("overview", "Overview")]
+    if comparison.studies:
+        sections.append(f'<section id="studies"><h2>Studies</h2>\n{_studies(comparison, drawn.get("studies", {}))}'
+                        "</section>")
+        links.append(("studies", "Studies"))
     for task, group in groups.items():
         sections.append(_task_section(task, group, drawn["tasks"].get(task)))
         links.append((f"task-{_id(task)}", task))
@@ -104,7 +132,7 @@ def page(comparison: Comparison, drawn: dict) -> str:
     sweeps = len(comparison.sweeps)
     summary = (f"{len(comparison.runs)} run{'s' * (len(comparison.runs) != 1)} on {len(groups)} "
                f"task{'s' * (len(groups) != 1)}" + (f", {sweeps} decoding sweep{'s' * (sweeps != 1)}" if sweeps else "")
-               + f" · generated {stamp} by hfkit {__version__}")
+               + f" · generated {stamp} by hfkit {version('hfkit')}")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>hfkit report</title>"
             f"<style>{STYLE}</style></head><body>\n<header><h1>hfkit report</h1><p>{html.escape(summary)}</p></header>\n"
@@ -113,32 +141,60 @@ def page(comparison: Comparison, drawn: dict) -> str:
 
 
 def _overview(comparison: Comparison, chart: Path | None) -> str:
-    names = compare.metric_names(comparison.runs)
-    head = '<th class="text">run</th><th class="text">status</th>' + "".join(
-        f"<th>{html.escape(tables.metric_label(n))}<br><span class=ci>change over baseline</span></th>" for n in names)
-    head += '<th class="text">task</th><th class="text">method</th><th>eval examples</th>'
+    head = ('<th class="text">task</th><th class="text">run</th><th class="text">status</th><th class="text">method</th>'
+            '<th>eval examples</th><th class="text">headline scores: baseline → final, change (%)</th>')
     rows = []
-    for s in comparison.runs:
-        cells = [_text(s.name), _status(s)]
-        for name in names:
-            before, after = s.metrics.get(name, (None, None))
-            change = compare.relative_change(name, before, after)
-            if s.zero_shot or change is None:
-                cells.append(f"<td>{'<span class=base>baseline</span>' if s.zero_shot and before is not None else ''}</td>")
-                continue
-            test = s.vs_baseline.get(name)
-            shown = f"{change:+.1f}%" if math.isfinite(change) else "from 0"
-            cells.append(f'<td><span class="{_tone(name, test)}">{compare.delta(before, after):+.4g}</span> '
-                         f'<span class=ci>({shown})</span>{_mark(name, test)}</td>')
-        cells += [_text(s.task), _text(s.info.get("method")), _num(s.info.get("eval_examples"))]
+    for s in sorted(comparison.runs, key=lambda s: s.task):
+        cells = [_text(s.task), _text(s.name), _status(s), _text(s.info.get("method")), _num(s.info.get("eval_examples"))]
+        lines = [_headline(s, key) for key in compare.headline_keys(s)]
+        cells.append(f'<td class="text">{"".join(lines)}</td>')
         rows.append(f'<tr data-run="{html.escape(s.name)}">' + "".join(cells) + "</tr>")
-    body = [f'<section id="overview"><h2>Overview</h2><p class="note">Each run against its own baseline (the '
-            "untuned model scored before training): the change per metric, and in the chart the relative change in %, "
-            "positive = better.</p>"]
+    body = ['<section id="overview"><h2>Overview</h2><p class="note">Each run against its own baseline (the '
+            "untuned model scored before training), by its task's headline scores; the change and its % have the "
+            "sign of the change itself, and say whether it is better (losses and TER: lower is better). In the "
+            "chart, baseline and final scores side by side, each headline score on its own scale.</p>"]
     if chart:
-        body.append(_img(chart, "Change over baseline per run and metric"))
+        body.append(_img(chart, "Baseline and final score per run, one panel per headline score"))
     body.append(_table(head, rows, "overview"))
     return "\n".join(body) + "</section>"
+
+
+def _headline(s: RunSummary, key: str) -> str:
+    """One headline score of a run: `key: baseline → final, change (%, better) mark`."""
+    before, after = s.metrics.get(key, (None, None))
+    if s.zero_shot or after is None:
+        return f"<div>{html.escape(key)}: {number(before)} <span class=base>(baseline)</span></div>"
+    change, percent = compare.delta(before, after), compare.relative_change(before, after)
+    if change is None:
+        return f"<div>{html.escape(key)}: {html.escape(number(after))}</div>"
+    test = s.vs_baseline.get(key)
+    shown = f"{percent:+.1f}%" if math.isfinite(percent) else "from 0"
+    return (f"<div>{html.escape(key)}: <span class=base>{number(before)} →</span> {number(after)}, "
+            f'<span class="{_tone(key, test)}">{change:+.4g}</span> <span class=ci>({shown}, '
+            f"{compare.direction(key, before, after)})</span>{_mark(key, test)}</div>")
+
+
+def _studies(comparison: Comparison, images: dict) -> str:
+    """Per study: what it searched, its table (best first) with the test against the best, its charts."""
+    parts = []
+    for record in comparison.studies:
+        best = record.best or {}
+        shown = ", ".join(f"{key}={number(value)}" for key, value in (best.get("params") or {}).items())
+        parts.append(f'<h3 id="study-{_id(record.name)}">{html.escape(study_table.title(record))}</h3>'
+                     f"<p class=note>{html.escape(record.objective['key'])} ({record.objective['direction']}), "
+                     f"seeds {html.escape(', '.join(map(str, record.seeds)))}, {len(record.configurations)} "
+                     f"configurations; best: {html.escape(shown or 'none yet')}.</p>")
+        head = "".join(f'<th class="{"text" if i == 0 or h == "trials" else ""}">{html.escape(h)}</th>'
+                       for i, h in enumerate(study_table.header(record)))
+        body = [f'<tr data-configuration="{html.escape(row[0].split()[0])}">' + "".join(
+            f'<td class="{"text" if i in (0, len(row) - 1) else ""}">{html.escape(cell)}</td>' for i, cell in enumerate(row))
+            + "</tr>" for row in study_table.rows(record)]
+        parts.append(_table(head, body, "study"))
+        notes = [study_table.caption(record), *study_table.failures(record), *record.notes]
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+        for name, path in images.get(record.name, {}).items():
+            parts.append(_img(path, f"{record.name}: {name}"))
+    return "\n".join(parts)
 
 
 def _task_section(task: str, group: list[RunSummary], chart: Path | None) -> str:
@@ -181,10 +237,12 @@ def _score(s: RunSummary, name: str) -> str:
 def _significance(comparison: Comparison) -> str:
     rows = tables.pair_rows(comparison)
     parts = ['<p class="note">Runs scored on the same eval set (the same example ids and references) are tested '
-             "against the first of them given, the reference, with a paired bootstrap (1000 resamples, the same "
-             "examples for both). Runs on different eval sets are never paired.</p>"]
+             "against the first of them given, the reference: an exact McNemar test for scores of 0 or 1 per example "
+             "(exact match), else a paired bootstrap (1000 resamples, the same examples for both). A change is "
+             f"significant when its p-value, Holm-corrected over the metrics of the comparison, is below {ALPHA} and "
+             f"at least {MIN_DISCORDANT} examples score differently. Runs on different eval sets are never paired.</p>"]
     if rows:
-        head = "".join(f'<th class="{"text" if i < 4 or i == 8 else ""}">{html.escape(h)}</th>'
+        head = "".join(f'<th class="{"text" if _is_text(i) else ""}">{html.escape(h)}</th>'
                        for i, h in enumerate(tables.PAIR_HEADER))
         body = ["<tr>" + "".join(f'<td class="{_pair_class(i, cell)}">{html.escape(cell)}</td>'
                                  for i, cell in enumerate(row)) + "</tr>" for row in rows]
@@ -195,15 +253,20 @@ def _significance(comparison: Comparison) -> str:
     return "\n".join(parts) if rows or notes else ""
 
 
+def _is_text(column: int) -> bool:
+    return column < 4 or tables.PAIR_HEADER[column] in ("test", "verdict")
+
+
 def _pair_class(column: int, cell: str) -> str:
-    return ("text " if column < 4 or column == 8 else "") + ({"better": "better", "worse": "worse", "n.s.": "ns"}
-                                                              .get(cell, "") if column == 8 else "")
+    verdict_column = tables.PAIR_HEADER[column] == "verdict"
+    return ("text " if _is_text(column) else "") + ({"better": "better", "worse": "worse", "n.s.": "ns"}
+                                                     .get(cell, "") if verdict_column else "")
 
 
 def _sweeps(comparison: Comparison, images: dict) -> str:
     parts = []
     for entry in comparison.sweeps:
-        header, rows = sweep.matrix(entry.data, entry.vs_first, _sweep_cell)
+        header, rows = sweep_table.matrix(entry.data, entry.vs_first, _sweep_cell)
         head = "".join(f'<th class="{"text" if i == 0 else ""}">{html.escape(h)}</th>' for i, h in enumerate(header))
         body = [f'<tr><td class="text">{html.escape(label)}</td>{"".join(cells)}</tr>' for label, cells in rows]
         status = entry.data.get("status")
@@ -308,8 +371,10 @@ def _tone(key: str, test: dict | None) -> str:
 def _mark(key: str, test: dict | None) -> str:
     if not test:
         return ""
-    text = f"* p={test['p_value']:.2g}" if test["significant"] else f"n.s. p={test['p_value']:.2g}"
-    return f' <span class="{_tone(key, test)}" title="paired bootstrap vs baseline">{text}</span>'
+    p = f"p={test['p_value']:.2g}" + (f", Holm {test['p_holm']:.2g}" if test.get("p_holm") is not None else "")
+    text = f"* {p}" if test["significant"] else f"n.s. {p}"
+    title = f"{test.get('test', 'paired bootstrap')} vs baseline, {test.get('discordant', '?')} examples differ"
+    return f' <span class="{_tone(key, test)}" title="{html.escape(title)}">{text}</span>'
 
 
 def _id(text: str) -> str:

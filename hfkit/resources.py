@@ -19,6 +19,22 @@ def model_card_template(name: str):
         yield Path(path)
 
 
+def shipped_root() -> Path:
+    """The folder the shipped recipes are in (the checkout's recipes/ for an editable install)."""
+    return Path(str(resources.files("hfkit.shipped_recipes")))
+
+
+def shipped_recipe(name: str | Path) -> Path | None:
+    """A shipped recipe by its name as `hfkit recipes` lists it (generation/demo.yaml, also written
+    recipes/generation/demo.yaml), so that name works from any folder; None when there is none."""
+    parts = Path(name).parts
+    parts = parts[1:] if parts[:1] == ("recipes",) else parts
+    if len(parts) != 2 or not parts[1].endswith(".yaml"):
+        return None
+    path = shipped_root() / parts[0] / parts[1]
+    return path if path.is_file() else None
+
+
 def shipped_recipes() -> list[Path]:
     """Every shipped recipe file (recipes/<task>/*.yaml), as paths that `hfkit train` can read."""
     root = resources.files("hfkit.shipped_recipes")

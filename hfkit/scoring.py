@@ -7,7 +7,10 @@ code path. Its numbers do not depend on how they were computed:
   batch 30 and 1; in fp32 batched equals unbatched. The weights are cast back afterwards.
 - eval_loss is the mean negative log-likelihood over every target token of the split (summed in
   float64 across batches and processes), not Trainer's mean of per-batch means, which moved with
-  the eval batch size (2.35967 at 30, 2.36177 at 7).
+  the eval batch size (2.35967 at 30, 2.36177 at 7). Extractive QA's loss is another quantity (the
+  mean over windows of the start and end cross-entropies), so it is named `eval_span_loss`.
+- every number carries the count it was computed on: `examples`, `loss_examples` and `loss_tokens`
+  (`loss_windows` for spans); `count_warnings` says when one differs from the split's size.
 Trainer does not generate for decoder-only models at eval time and hands `compute_metrics` logits,
 so hfkit generates itself and scores text.
 """
@@ -15,16 +18,17 @@ so hfkit generates itself and scores text.
 from __future__ import annotations
 
 import json
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfkit import distributed, metrics
+from hfkit import distributed, metrics, runs
 from hfkit.console import progress
+from hfkit.formats import PredictionRow, write_predictions
 from hfkit.generation import generate
+from hfkit.metrics.builtin.perplexity import from_loss as perplexity
 from hfkit.record import Evaluation
 from hfkit.tasks import IGNORE, EvalExamples, Task
 
@@ -37,12 +41,20 @@ class EvalData:
     tokenized: Any  # model inputs with labels, for the loss (None: the task has none)
     examples: EvalExamples | None  # prompts and references for generation
     counts: dict[str, int] = field(default_factory=dict)
+    loss_examples: int | None = None  # examples whose targets are in `tokenized` (None: no loss)
 
 
 @dataclass
 class Scores:
     evaluation: Evaluation
-    predictions: list[dict]  # one row per eval example, in order
+    predictions: list[PredictionRow]  # one row per eval example, in order
+
+    def keep(self, folder: Path, name: str) -> None:
+        """Write the predictions, in order, as `folder/name` (the one ending of every verb that scores);
+        the file streamed while generating (runs.PARTIAL_PREDICTIONS) goes, and the evaluation names it."""
+        self.evaluation.predictions_version = write_predictions(folder / name, self.predictions)
+        (folder / runs.PARTIAL_PREDICTIONS).unlink(missing_ok=True)
+        self.evaluation.predictions = name
 
 
 class Scorer:
@@ -56,19 +68,22 @@ class Scorer:
 
         Each prediction row carries its example's own scores; the headline scores get bootstrap
         intervals from `resamples` resamples (default: the recipe's eval.bootstrap; 0: none)."""
-        with computing_in(model, None if self.sharded or self.dtype == "auto" else "float32") as dtype:
+        with computing_in(model, None if self.sharded or self.dtype == "auto" else "float32") as (dtype, weights):
             extra: dict = {}
             if self.task.generates:
                 loss_sum, tokens = self._loss(model) if self.data.tokenized is not None else (0.0, 0)
                 answers = self._generate(model, stream_to) if self.data.examples is not None else None
             else:
                 answers, extra, loss_sum, tokens = self._spans(model)
-        evaluation = Evaluation(examples=len(self.data.rows), dtype=dtype, loss_tokens=tokens or None)
-        if tokens:
+        evaluation = Evaluation(examples=len(self.data.rows), dtype=dtype, model_dtype=weights)
+        if tokens and self.task.generates:
             loss = loss_sum / tokens
             evaluation.metrics["eval_loss"] = loss
-            if self.task.generates:
-                evaluation.metrics["perplexity"] = math.exp(min(loss, 50.0))  # capped: an untrained model can overflow
+            evaluation.metrics["perplexity"] = perplexity(loss)
+            evaluation.loss_tokens, evaluation.loss_examples = tokens, self.data.loss_examples
+        elif tokens:  # extractive spans: one loss per window, every example has at least one window
+            evaluation.metrics["eval_span_loss"] = loss_sum / tokens
+            evaluation.loss_windows, evaluation.loss_examples = tokens, len(self.data.rows)
         if answers is None:
             return Scores(evaluation, [])
         examples = self.data.examples
@@ -77,15 +92,14 @@ class Scorer:
         if names and distributed.is_main():  # every process holds all answers; one scores them
             recipe = self.task.recipe
             predictions, references = self.task.metric_inputs(answers, examples, extra)
-            scores, evaluation.details = metrics.compute(names, predictions, references, recipe.eval.metric_args)
-            evaluation.metrics.update(scores)
-            per_example, evaluation.intervals = metrics.uncertainty(
-                names, predictions, references, recipe.eval.metric_args,
-                recipe.eval.bootstrap if resamples is None else resamples)
+            results = metrics.score(names, predictions, references, recipe.eval.metric_args,  # one pass per metric
+                                    recipe.eval.bootstrap if resamples is None else resamples)
+            evaluation.metrics.update(results.scores)
+            evaluation.details, evaluation.intervals = results.details, results.intervals
             for i, line in enumerate(rows):
-                line["scores"] = {key: _finite(values[i]) for key, values in per_example.items()}
+                line.scores = {key: _finite(values[i]) for key, values in results.examples.items()}
                 if isinstance(predictions[i], dict):  # SQuAD's {id, prediction_text, no_answer_probability}:
-                    line["metric_prediction"] = predictions[i]  # what a paired test rescoring the row needs
+                    line.metric_prediction = predictions[i]  # what a paired test rescoring the row needs
         # Every process decides the same (best checkpoint, early stopping): they all get the main one's.
         evaluation.metrics, evaluation.details, evaluation.intervals = distributed.broadcast(
             (evaluation.metrics, evaluation.details, evaluation.intervals))
@@ -162,7 +176,7 @@ class Scorer:
         with _stream(stream_to) as sink, progress(len(examples.prompts), "Generating") as advance:
             def on_batch(local: list[int], answers: list[str]) -> None:
                 for i, answer in zip(local, answers):
-                    sink({"index": mine[i], **row(examples, mine[i], answer)})
+                    sink({"index": mine[i], **row(examples, mine[i], answer).data()})
                 advance(len(local) * distributed.world_size())
 
             answers = generate(model, self.tokenizer, [examples.prompts[i] for i in mine],
@@ -175,14 +189,25 @@ class Scorer:
         return ordered
 
 
+def count_warnings(evaluation: Evaluation, split: str, size: int) -> list[str]:
+    """A line for every count of `evaluation` that differs from the split's size: a number computed
+    on fewer examples than the split holds must say so."""
+    found = []
+    for name, value in (("examples", evaluation.examples), ("loss_examples", evaluation.loss_examples)):
+        if value is not None and value != size:
+            found.append(f"the {split} split has {size} examples, but {name} is {value}: "
+                         + ("eval_loss" if name == "loss_examples" else "the metrics") + f" cover {value} of {size}")
+    return found
+
+
 def _finite(value: float) -> float | None:
     """NaN (a squad_v2 subset an example is not in) as null: JSON has no NaN."""
     return None if value != value else value
 
 
-def row(examples: EvalExamples, i: int, prediction: str) -> dict:
-    return {"id": examples.ids[i], "input": examples.sources[i], "reference": examples.references[i],
-            "prediction": prediction}
+def row(examples: EvalExamples, i: int, prediction: str) -> PredictionRow:
+    return PredictionRow(id=examples.ids[i], input=examples.sources[i], reference=examples.references[i],
+                         prediction=prediction)
 
 
 @contextmanager
@@ -190,24 +215,44 @@ def computing_in(model, dtype: str | None):
     """Let `model` score in evaluation mode (no dropout) and compute in `dtype` (float32), then give
     every tensor its own dtype and the model its mode back.
 
-    Casting bf16 weights to fp32 is exact, so fp32 scoring sees the very weights training uses.
-    Yields the dtype the model computes in."""
+    Casting bf16 weights to fp32 is exact, so fp32 scoring sees the very weights training uses. A
+    4-bit (QLoRA) base keeps its NF4 weights and dequantises them to fp32 instead of bf16.
+    Yields (the dtype the model computes in, the dtype most of its weights are stored in)."""
     import torch
 
+    from hfkit.qlora import four_bit_layers
+
     own = {name: t.dtype for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    four_bit = {layer: layer.compute_dtype for layer in four_bit_layers(model)}
     was_training = model.training
     model.eval()
-    cast = dtype is not None and any(d != torch.float32 for d in own.values() if d.is_floating_point)
+    cast = dtype is not None and (any(d != torch.float32 for d in own.values() if d.is_floating_point)
+                                  or any(d != torch.float32 for d in four_bit.values()))
+    weights = "nf4" if four_bit else weights_dtype(model)  # a QLoRA base: its linear layers are 4-bit
     if cast:
         model.to(torch.float32)
+        for layer in four_bit:
+            layer.compute_dtype = torch.float32
     try:
-        yield "float32" if cast else str(next(iter(own.values()), torch.float32)).removeprefix("torch.")
+        yield ("float32" if cast else str(next(iter(own.values()), torch.float32)).removeprefix("torch."), weights)
     finally:
         model.train(was_training)
+        for layer, compute_dtype in four_bit.items():
+            layer.compute_dtype = compute_dtype
         if cast:
             for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
                 if tensor.dtype != own[name]:
                     tensor.data = tensor.data.to(own[name])
+
+
+def weights_dtype(model) -> str:
+    """The dtype that holds most of the model's floating-point weights (a LoRA model: its base's)."""
+    sizes: dict[str, int] = {}
+    for tensor in model.parameters():
+        if tensor.is_floating_point():
+            key = str(tensor.dtype).removeprefix("torch.")
+            sizes[key] = sizes.get(key, 0) + tensor.numel()
+    return max(sizes, key=sizes.get) if sizes else "float32"
 
 
 @contextmanager

@@ -7,8 +7,8 @@ or a nested SQuAD file is read whole, so write JSON Lines to stream). Then, in o
 - split by process with `datasets.distributed.split_dataset_by_node` (whole shards when their
   number is a multiple of the process count, else every n-th row): no row goes to two processes;
 - in chunks of CHUNK_ROWS rows, put through the in-memory path's own code: column mapping, the
-  task's layout, normalisation and the empty/length filters; exact dedup against the hashes of the
-  last DEDUP_WINDOW distinct examples this process kept (an 8-byte hash in a set and a queue,
+  task's layout, normalisation, the empty/length and quality filters (hfkit.quality); exact dedup
+  against the hashes of the last DEDUP_WINDOW distinct examples this process kept (an 8-byte hash in a set and a queue,
   ~100 bytes each: at most ~100 MB; a copy further back is kept); decontamination against the
   evaluation rows; tokenization (and bfd packing) by the task.
 Near-duplicate removal is refused: MinHash LSH compares every example with every other one.
@@ -40,7 +40,7 @@ from typing import Any, Iterator
 import torch
 from datasets import Dataset
 
-from hfkit import data
+from hfkit import data, json_files
 from hfkit.cleaning import clean_split, hashes, held_out_hashes
 from hfkit.errors import HfkitError, first_line
 
@@ -110,12 +110,13 @@ class TrainStream(torch.utils.data.IterableDataset):
         self.counts: dict[str, int] = {}  # what tokenizing counted, summed over chunks
         self.removed: dict[str, int] = {}
         self.read = self.passes = 0
+        self.max_passes: int | None = None  # None: never ends (training); `hfkit data` reads one pass
 
     def __iter__(self) -> Iterator[dict]:
         worker = torch.utils.data.get_worker_info()
         if worker is not None and worker.num_workers > 1:
             raise HfkitError("training.dataloader_num_workers: data.streaming reads in the training process; set it to 0")
-        for number in count():
+        for number in count() if self.max_passes is None else range(self.max_passes):
             self.source.set_epoch(number)  # a new shuffle order per pass
             self.passes = number + 1
             window, produced = DedupWindow(DEDUP_WINDOW), 0
@@ -208,7 +209,7 @@ def _raw_stream(cfg):
             raise HfkitError(f"data.dataset: cannot stream {cfg.dataset!r} split {cfg.train_split!r} "
                              f"({first_line(err)})") from None
     path = Path(cfg.train_file)
-    builder = data.check_file(path, "data.train_file")
+    builder = data.check_file(path, "data.train_file", cfg.file_type)
     if builder == "json":
         return IterableDataset.from_generator(json_rows, gen_kwargs={"path": str(path)})
     options = data.csv_as_text(path) if builder == "csv" else {}
@@ -219,7 +220,7 @@ def json_rows(path: str) -> Iterator[dict]:
     """JSON Lines, read one line at a time. A file that is not JSON Lines (an array, a document over
     several lines, SQuAD's nested layout) is read whole by the in-memory reader."""
     if not _is_json_lines(path):
-        yield from data._json_records(path, None)
+        yield from json_files.json_records(path, None)
         return
     with open(path, encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
@@ -242,7 +243,7 @@ def _is_json_lines(path: str) -> bool:
         first = json.loads(line)
     except json.JSONDecodeError:
         return False
-    return isinstance(first, dict) and not data._is_squad(first)
+    return isinstance(first, dict) and not json_files.is_squad(first)
 
 
 def _has_split(cfg, split: str) -> bool:
@@ -269,4 +270,4 @@ def _eval_rows(cfg, split: str) -> Dataset:
         stream = load_dataset(cfg.dataset, cfg.config, split=_hub_split(cfg, split), streaming=True)
         return Dataset.from_list(list(islice(iter(stream), cfg.max_eval_samples)))
     path = cfg.validation_file if split == "validation" else cfg.test_file
-    return data.load_file(Path(path), f"data.{split}_file")
+    return data.load_file(Path(path), f"data.{split}_file", file_type=cfg.file_type)

@@ -14,11 +14,12 @@ import json
 import math
 from typing import Any
 
-from hfkit import compare, sweep
+from hfkit import compare, study_table, sweep_table
 from hfkit.compare import COLUMNS, Comparison, RunSummary
 from hfkit.console import interval, number
+from hfkit.formats import ComparedMetric, ComparedRun, ComparedSweep, CompareSummary
 from hfkit.metrics import lower_is_better
-from hfkit.significance import ALPHA, mark, verdict
+from hfkit.significance import ALPHA, MIN_DISCORDANT, mark, verdict
 
 LABELS = {"run": "run", "status": "status", "task": "task", "model": "model", "method": "method",
           "dataset": "dataset", "eval_set": "eval set", "eval_examples": "eval examples", "steps": "steps",
@@ -31,8 +32,12 @@ DETAILS = ("eval_set", "eval_examples", "model", "dataset", "steps", "train_s", 
 # The terminal drops these first when the table is too wide for it (the task is in the title).
 DROP_ORDER = ("trainable_params", "samples_per_s", "peak_rss_mb", "steps", "dataset", "model", "train_s",
               "eval_set", "eval_examples", "method")
-LEGEND = (f"[low, high]: 95% bootstrap interval of the score; change: final - baseline, * significant (paired "
-          f"bootstrap, p < {ALPHA}), ns not significant; 'lower is better' for loss, perplexity and TER")
+LEGEND = (f"[low, high]: 95% bootstrap interval of the score; change: final - baseline, * significant, ns not: a "
+          f"paired test (exact McNemar for scores of 0 or 1 per example such as exact match, else a paired bootstrap) "
+          f"with p < {ALPHA} after Holm's correction over the metrics of one comparison, and at least {MIN_DISCORDANT} "
+          f"examples scored differently (with fewer, no two-sided test can reach p < {ALPHA}); 'lower is better' for "
+          "losses, perplexity and TER; eval_span_loss (extractive QA, nats per window) is not eval_loss (nats per "
+          "target token)")
 
 
 def metric_label(name: str) -> str:
@@ -74,12 +79,17 @@ def pair_rows(comparison: Comparison) -> list[list[str]]:
         for key, test in summary.vs_reference.items():
             rows.append([summary.info.get("eval_set") or "", summary.name, summary.reference or "", metric_label(key),
                          number(test["a"]), number(test["b"]), f"{test['delta']:+.4g} {interval((test['low'], test['high']))}",
-                         f"{test['p_value']:.2g}", verdict(key, test)])
+                         test.get("test", "paired bootstrap"), number(test.get("discordant")), f"{test['p_value']:.2g}",
+                         _p(test.get("p_holm")), verdict(key, test)])
     return rows
 
 
-PAIR_HEADER = ["eval set", "run", "paired with", "metric", "reference run's score", "run's score", "change [95% CI]", "p",
-               "verdict"]
+PAIR_HEADER = ["eval set", "run", "paired with", "metric", "reference run's score", "run's score", "change [95% CI]",
+               "test", "examples differing", "p", "p (Holm)", "verdict"]
+
+
+def _p(value) -> str:
+    return "" if value is None else f"{value:.2g}"
 
 
 def pairing_notes(comparison: Comparison) -> list[str]:
@@ -97,7 +107,7 @@ def pairing_notes(comparison: Comparison) -> list[str]:
 
 
 def to_markdown(comparison: Comparison) -> str:
-    parts = []
+    parts = [f"### Study: {record.name}\n\n" + study_table.markdown(record).rstrip() for record in comparison.studies]
     for task, group in comparison.by_task().items():
         header, _, cells = task_table(group)
         parts.append(f"### {task}\n\n" + _markdown_table(header, cells))
@@ -105,7 +115,7 @@ def to_markdown(comparison: Comparison) -> str:
     if rows:
         parts.append("### Paired significance (runs on one eval set)\n\n" + _markdown_table(PAIR_HEADER, rows))
     for entry in comparison.sweeps:
-        parts.append(f"### Decoding sweep: {entry.name}\n\n" + sweep.markdown(entry.data, entry.vs_first))
+        parts.append(f"### Decoding sweep: {entry.name}\n\n" + sweep_table.markdown(entry.data, entry.vs_first))
     notes = pairing_notes(comparison)
     return "\n\n".join(parts) + "\n\n" + "\n".join(f"- {line}" for line in [LEGEND, *notes]) + "\n"
 
@@ -131,6 +141,8 @@ def flat_rows(comparison: Comparison) -> list[dict[str, Any]]:
             for prefix, tests in (("vs_baseline", summary.vs_baseline), ("vs_reference", summary.vs_reference)):
                 test = tests.get(name) or {}
                 row[f"{name}_{prefix}_p_value"] = test.get("p_value")
+                row[f"{name}_{prefix}_p_holm"] = test.get("p_holm")
+                row[f"{name}_{prefix}_discordant"] = test.get("discordant")
                 row[f"{name}_{prefix}_significant"] = test.get("significant")
         rows.append(row)
     return rows
@@ -146,21 +158,24 @@ def to_csv(comparison: Comparison) -> str:
 
 
 def to_json(comparison: Comparison) -> str:
+    """compare.json (hfkit.formats.CompareSummary): every run with its metrics and tests, the sweeps, the eval sets."""
     runs = []
     for s in comparison.runs:
+        names = s.record.metric_names if s.record else ()
         metrics = {}
         for name, (before, after) in s.metrics.items():
             bounds_before, bounds_after = s.intervals.get(name, (None, None))
-            metrics[name] = {"baseline": before, "final": after, "delta": compare.delta(before, after),
-                             "baseline_interval": bounds_before, "final_interval": bounds_after,
-                             "lower_is_better": lower_is_better(name), "vs_baseline": s.vs_baseline.get(name),
-                             "vs_reference": s.vs_reference.get(name)}
-        runs.append({**s.info, "path": str(s.path), "zero_shot": s.zero_shot, "reference": s.reference,
-                     "metrics": metrics, "notes": s.notes})
-    sweeps = [{"name": e.name, "path": str(e.path), **e.data, "vs_first": e.vs_first, "notes": e.notes}
+            metrics[name] = ComparedMetric(
+                baseline=before, final=after, delta=compare.delta(before, after), baseline_interval=bounds_before,
+                final_interval=bounds_after, lower_is_better=lower_is_better(name, names),
+                vs_baseline=s.vs_baseline.get(name), vs_reference=s.vs_reference.get(name))
+        runs.append(ComparedRun(**{**s.info, "path": str(s.path), "zero_shot": s.zero_shot, "reference": s.reference,
+                                   "metrics": metrics, "notes": s.notes}))
+    sweeps = [ComparedSweep(**{**e.data, "name": e.name, "path": str(e.path), "vs_first": e.vs_first, "notes": e.notes})
               for e in comparison.sweeps]
-    return json.dumps(_finite({"runs": runs, "sweeps": sweeps, "eval_sets": comparison.eval_sets, "alpha": ALPHA}),
-                      indent=2, default=str, allow_nan=False)
+    studies = [{"path": str(record.path), **record.model_dump(mode="json")} for record in comparison.studies]
+    summary = CompareSummary(runs=runs, sweeps=sweeps, eval_sets=comparison.eval_sets, studies=studies, alpha=ALPHA)
+    return json.dumps(_finite(summary.model_dump(mode="json")), indent=2, allow_nan=False)
 
 
 def _finite(value):
@@ -179,7 +194,8 @@ def rich_tables(comparison: Comparison, width: int, wide: bool = False) -> list:
     set, the sweeps, then the legend and the pairing notes."""
     from rich.text import Text
 
-    shown: list = []
+    shown: list = [study_table.rich_table(record, width=10**6 if wide else width) for record in comparison.studies]
+    numbers = {summary.name: f"#{i}" for i, summary in enumerate(comparison.runs, 1)}
     for task, group in comparison.by_task().items():
         header, keys, cells = task_table(group, separator="\n")  # a metric (key None) is never dropped
         if not wide:  # the status goes under the run's name (a column of "complete" costs a lot of width)
@@ -187,26 +203,59 @@ def rich_tables(comparison: Comparison, width: int, wide: bool = False) -> list:
                 status = row.pop(1)
                 row[0] += "" if status in ("complete", "evaluated") else f"\n{status}"
             header, keys = [h for i, h in enumerate(header) if i != 1], [k for i, k in enumerate(keys) if i != 1]
-        shown.append(_fitted(f"{task}: baseline → final [95% interval] (change)", header, cells, keys, width, wide))
+        shown += _numbered(f"{task}: baseline → final [95% interval] (change)", header, cells, keys, width, wide,
+                           [s.name for s in group], numbers)
     rows = pair_rows(comparison)
     for (label, reference) in dict.fromkeys((row[0], row[2]) for row in rows):
         group = [[row[1], *row[3:]] for row in rows if (row[0], row[2]) == (label, reference)]
-        header = ["run", "metric", "reference's score", "run's score", "change [95% CI]", "p", "verdict"]
-        shown.append(_fitted(f"eval set {label}: paired with {reference} (the first given)", header,
-                             [[r[0], r[1], r[2], r[3], r[4].replace(" [", "\n["), r[5], r[6]] for r in group],
-                             ["run", "metric", "reference_score", "run_score", None, None, "verdict"], width, wide,
-                             drop=("reference_score", "run_score")))
+        header = ["run", "metric", "reference's score", "run's score", "change [95% CI]", "test", "differing", "p",
+                  "p (Holm)", "verdict"]
+        shown += _numbered(f"eval set {label}: paired with {reference} (the first given)", header,
+                           [[*r[:4], r[4].replace(" [", "\n["), *r[5:]] for r in group],
+                           ["run", "metric", "reference_score", "run_score", None, "test", None, "p", None, "verdict"],
+                           width, wide, [r[0] for r in group], numbers, drop=("reference_score", "run_score", "test", "p"))
     for entry in comparison.sweeps:
-        header, matrix_rows = sweep.matrix(entry.data, entry.vs_first,
-                                           lambda *cell: sweep.plain_cell(*cell, separator="\n"))
+        header, matrix_rows = sweep_table.matrix(entry.data, entry.vs_first,
+                                           lambda *cell: sweep_table.plain_cell(*cell, separator="\n"))
         shown.append(_fitted(f"decoding sweep: {entry.name}", header, [[label, *cells] for label, cells in matrix_rows],
                              ["metric", *([None] * (len(header) - 1))], width, wide))
     shown += [Text(line) for line in (LEGEND, *pairing_notes(comparison))]
     return shown
 
 
-TEXT_KEYS = {"run": 24, "status": 14, "model": 20, "method": 10, "dataset": 16, "task": 12, "metric": 22,
-             "verdict": 7}  # text columns and the width they wrap at
+TEXT_KEYS = {"run": 24, "number": 14, "status": 14, "model": 20, "method": 10, "dataset": 16, "task": 12, "metric": 22,
+             "verdict": 7, "test": 10}  # text columns and the width they wrap at
+
+
+def _numbered(title: str, header: list[str], rows: list[list[str]], keys: list, width: int, wide: bool,
+              names: list[str], numbers: dict[str, str], drop: tuple[str, ...] = DROP_ORDER) -> list:
+    """`_fitted`, or, when the table does not fit `width` with its run names whole (at 80 columns six
+    ROUGE and loss columns once squeezed a name over six lines), the runs as #1, #2... with a key below."""
+    from rich.text import Text
+
+    if wide or _layout(header, rows, keys, width, drop)[1]:
+        return [_fitted(title, header, rows, keys, width, wide, drop)]
+    short = [[numbers[name] + row[0][len(name):] if row[0].startswith(name) else row[0], *row[1:]]
+             for name, row in zip(names, rows)]
+    key = [Text(f"{numbers[name]}  {name}") for name in dict.fromkeys(names)]
+    return [_fitted(title, header, short, ["number", *keys[1:]], width, wide, drop), *key]
+
+
+def _layout(header: list[str], rows: list[list[str]], keys: list, width: int,
+            drop: tuple[str, ...]) -> tuple[list[int], bool, callable]:
+    """The columns kept (DROP_ORDER's least useful left out first, until the table fits `width`),
+    whether it then fits, and each column's width: what its cells need, text wrapping at TEXT_KEYS'."""
+    def needed(i: int) -> int:
+        longest = max([len(line) for row in rows for line in str(row[i]).split("\n")] + [0])
+        head = max(len(word) for word in header[i].split() or [""])
+        return max(head, min(longest, TEXT_KEYS.get(keys[i], longest)))
+
+    kept = list(range(len(header)))
+    droppable = [keys.index(key) for key in drop if key in keys]
+    total = lambda: sum(needed(i) for i in kept) + 3 * len(kept) + 1  # noqa: E731 - cells, padding, borders
+    while droppable and total() > width:
+        kept.remove(droppable.pop(0))
+    return kept, total() <= width, needed
 
 
 def _fitted(title: str, header: list[str], rows: list[list[str]], keys: list, width: int, wide: bool,
@@ -216,17 +265,9 @@ def _fitted(title: str, header: list[str], rows: list[list[str]], keys: list, wi
     from rich.table import Table
     from rich.text import Text
 
-    def needed(i: int) -> int:
-        longest = max([len(line) for row in rows for line in str(row[i]).split("\n")] + [0])
-        head = max(len(word) for word in header[i].split() or [""])
-        return max(head, min(longest, TEXT_KEYS.get(keys[i], longest)))
-
-    kept = list(range(len(header)))
-    droppable = [keys.index(key) for key in drop if key in keys]
-    total = lambda: sum(needed(i) for i in kept) + 3 * len(kept) + 1  # noqa: E731 - cells, padding, borders
-    while not wide and droppable and total() > width:
-        kept.remove(droppable.pop(0))
-    fits = wide or total() <= width  # else rich narrows the columns itself (folding numbers, never cropping)
+    kept, fits, needed = _layout(header, rows, keys, width, drop) if not wide else (
+        list(range(len(header))), True, None)
+    # when it does not fit, rich narrows the columns itself (folding numbers, never cropping)
     table = Table(title=Text(title))
     for i in kept:
         text = keys[i] in TEXT_KEYS

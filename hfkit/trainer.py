@@ -7,7 +7,9 @@
 - `TargetOnlyLoss`: the LM head and the loss run only where a next-token label is set.
 - `LengthColumnSampler`: length-grouped batches read the tokenized `length` column.
 - `PreSplitStream`: a training stream hfkit split by process is batched as it is.
-- `StopOnInterrupt`: the first Ctrl-C finishes the step, saves a checkpoint and stops; a second quits.
+- `ShareSavedFiles`: checkpoints get the usual file mode (0644), not safetensors' 0600.
+- `StopOnInterrupt`: the first Ctrl-C or SIGTERM finishes the step, saves a checkpoint and stops; a
+  second quits.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 from transformers import TrainerCallback
 
 from hfkit.console import say
+from hfkit.errors import Terminated
 
 
 class ScoringTrainer:
@@ -32,13 +35,21 @@ class ScoringTrainer:
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         started = time.perf_counter()
         evaluation = self.hfkit_scorer.score(self.model, resamples=0).evaluation  # intervals: final scores only
-        metrics = {f"{metric_key_prefix}_{key.removeprefix('eval_')}": value for key, value in evaluation.metrics.items()
-                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
+        metrics = {f"{metric_key_prefix}_{key.removeprefix('eval_')}": logged(value) for key, value in evaluation.metrics.items()
+                   if logged(value) is not None}
         metrics[f"{metric_key_prefix}_examples"] = evaluation.examples
         metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - started, 3)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+def logged(value):
+    """A score as Trainer logs and compares it: a number; a perplexity above its cap (">5.18e+21")
+    as infinity, so best-model selection and early stopping still rank it (worst); None otherwise."""
+    if isinstance(value, str) and value.startswith(">"):
+        return float("inf")
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def trainer_class(base: type) -> type:
@@ -141,12 +152,34 @@ class PreSplitStream:
                                    dispatch_batches=False)
 
 
+class ShareSavedFiles(TrainerCallback):
+    """Checkpoints get the run folder's usual file mode: safetensors wrote their weights 0600 while
+    every other file was 0644."""
+
+    def on_save(self, args, state, control, **kwargs):
+        from pathlib import Path
+
+        from hfkit import runs
+
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and checkpoint.is_dir():
+            runs.share_files(checkpoint)
+
+
 class StopOnInterrupt(TrainerCallback):
-    """The first Ctrl-C lets the current step finish, saves a checkpoint and stops training; a
-    second one stops at once."""
+    """The first Ctrl-C (SIGINT) or SIGTERM (Slurm, Kubernetes and `timeout` send it before killing)
+    lets the current step finish, saves a checkpoint and stops training; a second one stops at once.
+    `signal_name` says which came, for the record and the exit code (130 or 143)."""
+
+    SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self):
         self.requested = False
+        self.signal_name = "Ctrl-C"
+
+    @property
+    def exit_code(self) -> int:
+        return 143 if self.signal_name == "SIGTERM" else 130
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.requested:
@@ -158,17 +191,19 @@ class StopOnInterrupt(TrainerCallback):
         if threading.current_thread() is not threading.main_thread():
             yield  # signal handlers can only be set from the main thread (a notebook's worker, say)
             return
-        previous = signal.getsignal(signal.SIGINT)
+        previous = {number: signal.getsignal(number) for number in self.SIGNALS}
 
         def handle(signum, frame):
             if self.requested:
-                raise KeyboardInterrupt
-            self.requested = True
-            say("[yellow]Interrupted: saving a checkpoint after this step (Ctrl-C again to quit at once)[/yellow]",
-                important=True)
+                raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+            self.requested, self.signal_name = True, self.SIGNALS[signum]
+            say(f"[yellow]{self.signal_name}: saving a checkpoint after this step ({self.signal_name} again to quit "
+                "at once)[/yellow]", important=True)
 
-        signal.signal(signal.SIGINT, handle)
+        for number in self.SIGNALS:
+            signal.signal(number, handle)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)  # None: set outside Python

@@ -12,32 +12,41 @@ import sys
 import time
 from pathlib import Path
 
-from hfkit import distributed, job, lora, runs
+from hfkit import distributed, job, lora, memory, memory_plan, qlora, runs
 from hfkit import resume as resume_state
 from hfkit.console import console, results_table, say
-from hfkit.errors import HfkitError, Interrupted, first_line
+from hfkit.errors import HfkitError, Interrupted, first_line, stop_signal
+from hfkit.metrics import eval_loss_key
 from hfkit.record import (Evaluation, RunRecord, TrainStats, has_record, read_record, recording_failure,
                           with_best_step)
+from hfkit.recipe import ignored_settings
 from hfkit.redaction import redacted_yaml
 from hfkit.schema import Recipe
+from hfkit.scoring import count_warnings
 from hfkit.trainer import StopOnInterrupt
 
 
+@runs.releasing_locks
 def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = None,
-          resume: Path | None = None) -> tuple[Path, RunRecord]:
+          resume: Path | None = None, callbacks: list | None = None) -> tuple[Path, RunRecord]:
     """Fine-tune the recipe's model and write a complete run folder; returns its path and record.
 
     With `resume` (a run folder), training continues that folder from its last complete checkpoint:
-    model, optimizer, scheduler, RNG and data position as Trainer saved them.
+    model, optimizer, scheduler, RNG and data position as Trainer saved them. `callbacks` are
+    extra Trainer callbacks (a study's trial reports its evaluations through one).
     """
     from transformers import set_seed
 
     task = job.bind(recipe)
+    for note in ignored_settings(recipe):
+        say(f"[yellow]warning: {note}[/yellow]")
+    job.check_hub_needs(recipe, task, training=True)
     if resume is None:
         runs.check_output_dir(recipe.output.dir)  # before any model loads
     args = job.training_arguments(recipe, task)
     model_path = job.materialize(recipe)  # a GGUF converted first lets the length check read its config
-    job.check_model(recipe, task)
+    config = job.check_model(recipe, task)
+    lora.check_target_modules(recipe.model, recipe.peft, task.auto_model, config)  # on a meta copy: no weights
     run_dir, checkpoint = _run_dir_and_checkpoint(recipe, overwrite, resume)
     args.output_dir = str(run_dir)
     is_main = distributed.is_main()
@@ -49,22 +58,41 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         prepared = job.prepare(recipe, task, model_path, with_train=True)
         say(preparation_table(prepared.report))
         record.update(job.describe(recipe, prepared))
-        model = job.load_model(recipe, task, prepared.tokenizer)
-        if lora.frozen_base_dtype(recipe.model, recipe.peft, task.new_heads) is not None:
-            say("LoRA: the frozen base weights are loaded in bfloat16 (model.dtype: float32 keeps them fp32)")
+        record.notes = _said(prepared.notes)
+        previous_baseline = _kept_baseline(run_dir) if resume is not None and recipe.eval.baseline else None
+        bf16_base = lora.frozen_base_dtype(recipe.model, recipe.peft, task.new_heads)
+        # The untuned model is scored on the checkpoint's own weights; the frozen base goes bf16 after.
+        scores_checkpoint = bf16_base is not None and recipe.eval.baseline and previous_baseline is None
+        model = job.load_model(recipe, task, prepared.tokenizer, checkpoint_dtype=scores_checkpoint)
+        if bf16_base is not None:
+            say("LoRA: the frozen base weights train in bfloat16 (model.dtype: float32 keeps them fp32)"
+                + ("; the baseline is scored on the checkpoint's own weights first" if scores_checkpoint else ""))
+        if recipe.peft.method == "qlora":
+            say(f"QLoRA: the base's linear layers are 4-bit NF4, the rest and the computation "
+                f"{str(qlora.compute_dtype(recipe.model)).removeprefix('torch.')}")
         trainable, total = lora.count_parameters(model)
         say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%, {recipe.peft.method})")
         record.parameters = {"trainable": trainable, "total": total}
-        record.model_dtype = str(model.dtype).removeprefix("torch.")
         record.attention = getattr(model.config, "_attn_implementation", None)
 
         trainer = job.make_trainer(args, prepared, model)
+        for callback in callbacks or ():
+            trainer.add_callback(callback)
+        previous = read_record(run_dir).memory_plan if resume is not None and has_record(run_dir) else None
+        try:
+            record.memory_plan = memory_plan.plan(recipe, trainer, previous)  # before anything is scored or trained
+        except memory_plan.NothingFits as failed:
+            record.memory_plan = failed.plan  # what was measured stays in the failed run's record
+            raise
         _log_into(trainer, run_dir)
         environment = runs.env_info(args.seed, distributed.describe(trainer), command or sys.argv)
         if is_main:  # written before training, so a resumed run keeps the command that started it
             runs.write_json(run_dir / runs.ENV, resume_state.keep_first_command(run_dir, environment))
         scorer = job.make_scorer(recipe, prepared, trainer)
-        record.baseline = _baseline(scorer, trainer, recipe, run_dir, resumed=resume is not None)
+        record.baseline = previous_baseline or _baseline(scorer, trainer, recipe, run_dir)
+        if scores_checkpoint:
+            lora.settle_frozen_base(trainer.model, bf16_base)
+        record.model_dtype = str(trainer.model.dtype).removeprefix("torch.")
         if is_main:
             record.write(run_dir)
         started = time.perf_counter()
@@ -72,17 +100,17 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         trainer.add_callback(stop)
         clock = resume_state.TrainingClock.from_checkpoint(checkpoint)  # time and loss before a resume
         trainer.add_callback(clock)
-        with stop.listening():
+        with stop.listening(), memory.measured(forget=False) as training_peak:
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        if record.memory_plan and training_peak.mb is not None:
+            record.memory_plan["training_peak_gb"] = round(training_peak.mb / memory_plan.MIB_PER_GIB, 3)
         train_seconds = time.perf_counter() - started
         record.log_history = trainer.state.log_history
         record.update(job.describe(recipe, prepared))  # a stream's counts are known once it has been read
         if stop.requested:
-            _stop_interrupted(run_dir, record, trainer)
+            _stop_interrupted(run_dir, record, trainer, stop)
         record.best = best_of(trainer)
-        record.notes = overfitting_notes(record.log_history)
-        for note in record.notes:
-            say(f"[yellow]{note}[/yellow]")
+        record.notes = [*prepared.notes, *_said(overfitting_notes(record.log_history))]
         record.train = TrainStats(
             runtime_s=round(train_seconds, 2), samples_per_second=result.metrics.get("train_samples_per_second"),
             # only when the recipe sets training.include_num_input_tokens_seen
@@ -91,11 +119,19 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
             steps=result.global_step, train_loss=result.training_loss, train_examples=job.train_examples(prepared),
             resumed_from=checkpoint.name if checkpoint else None)
         resume_state.cover_whole_run(record.train, clock, result, train_seconds)
-        save_weights(trainer, prepared.tokenizer, run_dir, recipe.peft.method)
+        save_weights(trainer, prepared.tokenizer, run_dir, recipe.peft.adapter)
+        if is_main:  # the weights are saved: a process killed while scoring keeps its training numbers
+            record.write(run_dir)
         record.final = score_into(run_dir, scorer, trainer, record, runs.PREDICTIONS)
-        record.final.step = result.global_step
+        record.final.step = scored_step(trainer, result.global_step)
+        record.notes += _said([f"{stage}: {line}" for stage, scored in (("baseline", record.baseline),
+                                                                        ("final", record.final)) if scored is not None
+                               for line in count_warnings(scored, recipe.eval.split, len(prepared.eval.rows))])
     record.status = "complete"
     record.peak_memory_mb = runs.peak_memory_mb()
+    if record.memory_plan and "choice" in record.memory_plan:  # the whole run's peak, scoring included
+        whole = record.peak_memory_mb.get("cuda", record.peak_memory_mb["rss"])
+        record.memory_plan["run_peak_gb"] = round(whole / memory_plan.MIB_PER_GIB, 3)
     if is_main:
         record.write(run_dir)
         console.print(results_table(record.baseline, record.final, title=f"{recipe.run_name}: {recipe.eval.split} split"))
@@ -104,21 +140,29 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     return Path(distributed.broadcast(str(run_dir))), record
 
 
-def save_weights(trainer, tokenizer, run_dir: Path, method: str) -> Path:
-    """The adapter (or the whole model) and the tokenizer, saved before anything else can fail.
+def save_weights(trainer, tokenizer, run_dir: Path, adapter: bool) -> Path:
+    """The adapter (LoRA, QLoRA) or the whole model, and the tokenizer, saved before anything else can fail.
 
     Written into a hidden sibling that the main process renames into place once complete."""
-    weights_dir = run_dir / (runs.ADAPTER if method == "lora" else runs.MODEL)
+    weights_dir = run_dir / (runs.ADAPTER if adapter else runs.MODEL)
     partial = runs.partial_folder(weights_dir)
     if distributed.is_main():
         shutil.rmtree(partial, ignore_errors=True)  # left by a save that crashed
     distributed.state().wait_for_everyone()
-    trainer.save_model(str(partial))  # on every process: ZeRO-3 and FSDP gather the weights together
-    if distributed.is_main():
-        if method == "lora":
-            lora.check_saved_adapter(partial)
-        tokenizer.save_pretrained(str(partial))
-        runs.swap_in(partial, weights_dir)
+    try:
+        trainer.save_model(str(partial))  # on every process: ZeRO-3 and FSDP gather the weights together
+        if distributed.is_main():
+            if adapter:
+                lora.check_saved_adapter(partial)
+            tokenizer.save_pretrained(str(partial))
+            runs.share_files(partial)
+            runs.swap_in(partial, weights_dir)
+    except OSError as err:  # a full disk, a quota: the previous weights (if any) stay whole
+        shutil.rmtree(partial, ignore_errors=True)
+        checkpoint = "hfkit train --resume " + str(run_dir) + " continues from its last checkpoint" if any(
+            run_dir.glob("checkpoint-*")) else "training must run again (no checkpoint was saved)"
+        raise HfkitError(f"cannot save the trained weights in {weights_dir} ({err.strerror or err}); free some space; "
+                         f"{checkpoint}") from None
     distributed.state().wait_for_everyone()
     return weights_dir
 
@@ -129,6 +173,13 @@ def score_into(run_dir: Path, scorer, trainer, record: RunRecord, predictions_na
     partial = run_dir / runs.PARTIAL_PREDICTIONS if is_main else None
     try:
         scores = scorer.score(trainer.model, stream_to=partial)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the weights are saved, so scoring alone is left
+        how, code = stop_signal(stop)
+        if is_main:
+            record.status, record.error = "scoring_failed", f"scoring interrupted by {how}"
+            record.write(run_dir)
+        raise Interrupted(f"scoring interrupted by {how}; the trained weights are saved in {run_dir}. Score them "
+                          f"with: hfkit eval {run_dir}", code) from None
     except Exception as err:
         if is_main:
             record.status, record.error = "scoring_failed", f"{type(err).__name__}: {first_line(err)}"
@@ -136,9 +187,7 @@ def score_into(run_dir: Path, scorer, trainer, record: RunRecord, predictions_na
         raise HfkitError(f"scoring failed after training ({type(err).__name__}: {first_line(err)}); the trained "
                          f"weights are saved in {run_dir}. Score them with: hfkit eval {run_dir}") from err
     if is_main:
-        runs.write_jsonl(run_dir / predictions_name, scores.predictions)
-        partial.unlink(missing_ok=True)
-        scores.evaluation.predictions = predictions_name
+        scores.keep(run_dir, predictions_name)
     return scores.evaluation
 
 
@@ -156,7 +205,8 @@ def best_of(trainer) -> dict | None:
 
 def overfitting_notes(log_history: list[dict], window: int = 3) -> list[str]:
     """A warning when validation loss rose over the last evaluations while training loss fell."""
-    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e and "step" in e]
+    key = eval_loss_key(log_history)
+    evals = [(e["step"], e[key]) for e in log_history if key in e and "step" in e]
     losses = [(e["step"], e["loss"]) for e in log_history if "loss" in e and "step" in e]
     if len(evals) < window:
         return []
@@ -180,13 +230,18 @@ def _log_into(trainer, run_dir: Path) -> None:
 def _run_dir_and_checkpoint(recipe: Recipe, overwrite: bool, resume: Path | None) -> tuple[Path, Path | None]:
     if resume is None:
         return create_run_dir(recipe, overwrite), None
+    if distributed.is_main():
+        runs.lock_run(resume)  # not while another process still trains or scores it
     if has_record(resume) and read_record(resume).status == "complete" and not overwrite:
         raise HfkitError(f"--resume {resume}: that run already finished; pass --overwrite to train it again")
     checkpoint, skipped = runs.last_complete_checkpoint(resume)
-    for name in skipped:
-        say(f"[yellow]Skipping {name}: it was not completely written (no readable trainer_state.json)[/yellow]")
+    if checkpoint is None and skipped:  # never a silent fresh start (or fresh optimizer) over damaged checkpoints
+        raise HfkitError(f"--resume {resume}: no usable checkpoint ({'; '.join(skipped)}); remove the damaged "
+                         "checkpoint folders to train it again from the start")
+    for reason in skipped:
+        say(f"[yellow]Skipping {reason}[/yellow]", important=True)
     say(f"Resuming {resume} from {checkpoint.name}" if checkpoint else
-        f"No complete checkpoint in {resume}: training it again from the start")
+        f"No checkpoint in {resume}: training it again from the start")
     return resume, checkpoint
 
 
@@ -195,34 +250,51 @@ def create_run_dir(recipe: Recipe, overwrite: bool) -> Path:
     path = None
     if distributed.is_main():
         path = str(runs.create_run_dir(runs.run_dir_path(recipe.output.dir, recipe.run_name, recipe.output.timestamp),
-                                       overwrite))
+                                       overwrite, fresh=recipe.output.timestamp))
     return Path(distributed.broadcast(path))
 
 
-def _baseline(scorer, trainer, recipe: Recipe, run_dir: Path, resumed: bool) -> Evaluation | None:
+def _said(notes: list[str]) -> list[str]:
+    """Print each warning (yellow) and hand them back, for the record's `notes`."""
+    for note in notes:
+        say(f"[yellow]{note}[/yellow]")
+    return list(notes)
+
+
+def _kept_baseline(run_dir: Path) -> Evaluation | None:
+    """The baseline a run being resumed has kept in its metrics.json (it is not scored again)."""
+    return read_record(run_dir).baseline if has_record(run_dir) else None
+
+
+def scored_step(trainer, last_step: int) -> int:
+    """The step whose weights the final scores are of: the best checkpoint's when Trainer restored
+    it at the end (load_best_model_at_end), else the last step."""
+    checkpoint = trainer.state.best_model_checkpoint
+    if trainer.args.load_best_model_at_end and checkpoint:
+        return trainer.state.best_global_step or int(checkpoint.rsplit("-", 1)[1])
+    return last_step
+
+
+def _baseline(scorer, trainer, recipe: Recipe, run_dir: Path) -> Evaluation | None:
     """The untuned model's scores; kept in metrics.json at once, so a resumed run reuses them."""
     if not recipe.eval.baseline:
         return None
-    if resumed and has_record(run_dir) and read_record(run_dir).baseline is not None:
-        return read_record(run_dir).baseline
     say("Scoring the untuned model (eval.baseline: true)")
     partial = run_dir / runs.PARTIAL_PREDICTIONS if distributed.is_main() else None
     scores = scorer.score(trainer.model, stream_to=partial)
     if distributed.is_main():
-        runs.write_jsonl(run_dir / runs.BASELINE_PREDICTIONS, scores.predictions)
-        partial.unlink(missing_ok=True)
-        scores.evaluation.predictions = runs.BASELINE_PREDICTIONS
+        scores.keep(run_dir, runs.BASELINE_PREDICTIONS)
     scores.evaluation.step = 0
     return scores.evaluation
 
 
-def _stop_interrupted(run_dir: Path, record: RunRecord, trainer) -> None:
+def _stop_interrupted(run_dir: Path, record: RunRecord, trainer, stop: StopOnInterrupt) -> None:
     checkpoint, _ = runs.last_complete_checkpoint(run_dir)
     if distributed.is_main():
-        record.status = "interrupted"
+        record.status, record.error = "interrupted", f"stopped by {stop.signal_name} at step {trainer.state.global_step}"
         record.write(run_dir)
-    raise Interrupted(f"training stopped at step {trainer.state.global_step}; the checkpoint is "
-                      f"{checkpoint}. Resume with: hfkit train --resume {run_dir}")
+    raise Interrupted(f"training stopped by {stop.signal_name} at step {trainer.state.global_step}; the checkpoint is "
+                      f"{checkpoint}. Resume with: hfkit train --resume {run_dir}", stop.exit_code)
 
 
 def preparation_table(report: dict):

@@ -105,7 +105,12 @@ def _value_problem(key: str, value: Any) -> str | None:
         return "must be at least 1"
     if key == "max_steps" and (value == 0 or value < -1):  # TrainingArguments reads 0 as "unset": a whole epoch
         return "give the number of steps to train (at least 1), or -1 to train num_train_epochs"
+    if key in ("seed", "data_seed") and not (float(value).is_integer() and 0 <= value <= SEED_MAX):
+        return f"must be a whole number from 0 to {SEED_MAX} (numpy's seed range, which set_seed uses)"
     return None
+
+
+SEED_MAX = 2**32 - 1
 
 
 # report_to name -> (module that must be importable, what to pip install); kubeflow needs no package

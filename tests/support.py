@@ -200,3 +200,45 @@ def record_of(run: Path):
 
 def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+SUBJECTS = ["the old lighthouse", "our village library", "the night train", "a small bakery", "the city museum",
+            "the mountain hut", "the river ferry", "the school garden", "the corner cafe", "the harbour market"]
+DETAILS = ["opens early on weekdays", "was rebuilt after the storm", "is run by volunteers",
+           "welcomes visitors all year", "has a view over the valley", "closes for two weeks in August"]
+GERMAN = ["Beschreibe den alten Bahnhof in einem Satz.", "Was macht die Bäckerei am Sonntagmorgen?",
+          "Erzähl mir etwas über den Hafen der Stadt.", "Wie sieht der Garten hinter der Schule aus?",
+          "Warum ist das Museum montags geschlossen?"]
+GERMAN_ANSWERS = ["Der alte Bahnhof wurde nach dem Krieg sorgfältig wieder aufgebaut.",
+                  "Die Bäckerei verkauft frische Brötchen, bevor die Kirche beginnt.",
+                  "Im Hafen liegen viele kleine Fischerboote und ein altes Segelschiff.",
+                  "Hinter der Schule wachsen Tomaten, Bohnen und ein paar hohe Sonnenblumen.",
+                  "Das Museum bleibt montags zu, weil dann die Ausstellungen gepflegt werden."]
+PHRASES = ["buy cheap pills now", "click here to win", "free money for you", "best deal ever today",
+           "limited offer act fast"]
+JUNK = ["#### @@@@ $$$$ %%%% ^^^^", "&&&& **** (((( )))) !!!!", "<<<< >>>> |||| ~~~~ ====", "++++ //// \\\\\\\\ ;;;; ::::",
+        "[[[[ ]]]] {{{{ }}}} ----"]
+
+
+def clean_rows(count: int, offset: int = 0) -> list[dict]:
+    """Distinct prompt/completion rows of plain English prose."""
+    rows = []
+    for i in range(offset, offset + count):
+        subject, detail = SUBJECTS[i % len(SUBJECTS)], DETAILS[(i // len(SUBJECTS)) % len(DETAILS)]
+        rows.append({"prompt": f"Tell me one thing about {subject} (note {i}).",
+                     "completion": f"People say that {subject} {detail}, according to note {i}."})
+    return rows
+
+
+def steering_rows() -> tuple[list[dict], list[dict]]:
+    """(train, validation): 60 clean English training rows plus 5 rows of one repeated phrase, 5 of
+    symbol junk and 5 German ones; a validation split holding clean rows and the same kinds of noise."""
+    noise = ([{"prompt": f"Write an advert, please (number {i}).", "completion": " ".join([phrase] * 8)}
+              for i, phrase in enumerate(PHRASES)]
+             + [{"prompt": junk, "completion": JUNK[(i + 2) % len(JUNK)][::-1]} for i, junk in enumerate(JUNK)]
+             + [{"prompt": question, "completion": answer} for question, answer in zip(GERMAN, GERMAN_ANSWERS)])
+    train = clean_rows(60)
+    for i, row in enumerate(noise):  # spread over the file
+        train.insert(4 * i + 1, row)
+    validation = clean_rows(10, offset=100) + [noise[0], noise[5], noise[10]]
+    return train, validation

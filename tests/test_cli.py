@@ -171,9 +171,11 @@ def test_version_help_examples_and_a_closed_pipe():
 def test_quiet_verbose_and_debug(tiny_llama, tmp_path):
     recipe = tiny_recipe(tmp_path, tiny_llama)
     fixed = ["training.max_steps=1", "eval.baseline=false", "output.timestamp=false"]
-    quiet = hfkit_cli("train", str(recipe), *fixed, "-q")
+    quiet = hfkit_cli("-q", "train", str(recipe), *fixed)  # before the verb, as after it
     assert quiet.returncode == 0, quiet.stderr
     assert "Trainable parameters" not in quiet.stdout and "exact_match" in quiet.stdout  # results still shown
+    assert "'loss'" not in quiet.stdout and "train_runtime" not in quiet.stdout  # no raw Trainer dict
+    assert not quiet.stderr.strip()
     assert "pin_memory" not in quiet.stderr and "FutureWarning" not in quiet.stderr
     normal = hfkit_cli("train", str(recipe), *fixed, "--overwrite")
     assert "Trainable parameters" in normal.stdout and "Generating: 6 examples" in normal.stdout
@@ -187,3 +189,26 @@ def test_quiet_verbose_and_debug(tiny_llama, tmp_path):
 def test_hf_style_flags_get_a_hint():
     result = hfkit_cli("train", "recipes/generation/demo.yaml", "--max_steps", "3", cwd=REPO)
     assert result.returncode == 2 and "training.max_steps=VALUE" in result.stderr
+
+
+PATH_MISTAKE = """
+import sys
+from hfkit.cli import main
+code = main(sys.argv[1:])
+print("torch imported" if "torch" in sys.modules else "torch not imported", code)
+"""
+
+
+def test_path_mistakes_are_answered_before_torch_loads(tmp_path):
+    """`validate` with a missing file took 8-20 s of imports before it said so."""
+    from support import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", [{"prompt": "a", "completion": "b"}])
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("task: generation\nmodel: {name_or_path: m}\ndata: {train_file: train.jsonl}\n")
+    for args in (["validate", str(tmp_path / "nope.yaml")], ["validate", str(recipe), "data.validation_file=nope.jsonl"],
+                 ["train", str(recipe), "data.train_file=nope.jsonl"], ["eval", str(recipe), "data.test_file=nope.jsonl"],
+                 ["-q", "eval", str(tmp_path / "missing-run")]):
+        result = subprocess.run([sys.executable, "-c", PATH_MISTAKE, *args], capture_output=True, text=True, cwd=tmp_path)
+        assert result.stdout.strip().endswith("torch not imported 2"), (args, result.stdout, result.stderr)
+        assert "nope" in result.stderr or "missing-run" in result.stderr

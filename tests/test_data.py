@@ -190,3 +190,22 @@ def test_data_field_names_the_key_that_holds_the_examples(tmp_path):
     assert len(splits["train"]) + len(splits["validation"]) == 4
     with pytest.raises(HfkitError, match="data.field is 'rows', but the file has no list under that key .its keys: meta, examples."):
         load_splits(DataSection(train_file=str(tmp_path / "d.json"), field="rows"), PC, PC, seed=0)
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "rows.csv", "rows.txt"])
+def test_a_same_size_rewrite_with_an_old_mtime_is_read_again(tmp_path, name):
+    """The cache was keyed on path, size and mtime: `cp -p`, `rsync -a` or an archive brought back stale rows."""
+    import os
+
+    path = tmp_path / name
+    contents = {".jsonl": ('{"prompt": "aaa", "completion": "1"}\n', '{"prompt": "bbb", "completion": "2"}\n'),
+                ".csv": ("prompt,completion\naaa,1\n", "prompt,completion\nbbb,2\n"),
+                ".txt": ("aaa 1\n", "bbb 2\n")}[path.suffix]
+    path.write_text(contents[0])
+    stamp = path.stat().st_mtime_ns
+    first = load_file(path, key="data.train_file")
+    path.write_text(contents[1])  # the same size
+    os.utime(path, ns=(stamp, stamp))  # and the old modification time, as cp -p keeps it
+    assert path.stat().st_size == len(contents[0]) and path.stat().st_mtime_ns == stamp
+    second = load_file(path, key="data.train_file")
+    assert first[0] != second[0] and "bbb" in json.dumps(second[0])

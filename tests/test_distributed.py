@@ -55,7 +55,7 @@ def test_two_processes_score_every_example_once_like_one_process(tiny_llama, tmp
                    str(recipe), "training.eval_strategy=steps", "training.eval_steps=3", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "accelerate launch --config_file" in result.stdout
-    (run,) = (tmp_path / "runs").iterdir()
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]  # a killed run leaves its .lock file
     env = json.loads((run / "env.json").read_text())
     assert env["world_size"] == 2 and env["backend"] == "gloo" and len(env["devices"]) == 2
     two = lines(run / "predictions.jsonl")
@@ -83,7 +83,7 @@ def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_
     overrides = ["training.max_steps=6", "training.save_strategy=steps", "training.save_steps=2", "eval.baseline=true"]
     died = killed_at(3, ["train", str(recipe), *overrides], tmp_path)  # after the checkpoint at step 2
     assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
-    (run,) = (tmp_path / "runs").iterdir()
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]  # a killed run leaves its .lock file
     assert (run / "checkpoint-2" / "trainer_state.json").is_file() and not (run / "predictions.jsonl").exists()
     assert record_of(run).status == "running" and record_of(run).baseline  # the baseline was kept
     (run / "checkpoint-4").mkdir()  # a checkpoint the crash left half-written
@@ -110,6 +110,56 @@ def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tiny_llama, tmp_
     env = json.loads((run / "env.json").read_text())  # the command that started the run, and the one that resumed it
     assert env["command"][:3] == ["hfkit", "train", str(recipe)] and env["resumed_with"] == [
         ["hfkit", "train", "--resume", str(run)]]
+
+
+def test_resume_never_starts_a_fresh_optimizer_or_trips_on_a_damaged_checkpoint(tiny_llama, tmp_path, capsys):
+    """optimizer.pt missing resumed silently with a fresh optimizer; missing or empty weights and a cut
+    rng_state.pth ended in tracebacks. A damaged checkpoint is skipped with the reason; with none left,
+    one line."""
+    import shutil
+
+    from hfkit import runs
+
+    recipe = tiny_recipe(tmp_path, tiny_llama)
+    overrides = ["training.max_steps=4", "training.save_strategy=steps", "training.save_steps=1", "eval.baseline=false"]
+    died = killed_at(3, ["train", str(recipe), *overrides], tmp_path)  # checkpoints 1 and 2 are written
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]  # a killed run leaves its .lock file
+    assert runs.last_complete_checkpoint(run) == (run / "checkpoint-2", [])
+    damages = {
+        "optimizer.pt is missing: resuming would start a fresh optimizer": lambda c: (c / "optimizer.pt").unlink(),
+        "its weights are missing (no adapter_model.safetensors or model.safetensors)":
+            lambda c: (c / "adapter_model.safetensors").unlink(),
+        "adapter_model.safetensors is empty": lambda c: (c / "adapter_model.safetensors").write_bytes(b""),
+        "adapter_model.safetensors is damaged": lambda c: (c / "adapter_model.safetensors").write_bytes(b"\x10" * 64),
+        "rng_state.pth is truncated or damaged":
+            lambda c: (c / "rng_state.pth").write_bytes((c / "rng_state.pth").read_bytes()[:300]),
+        "scheduler.pt is truncated or damaged": lambda c: (c / "scheduler.pt").write_bytes(b"PK"),
+    }
+    pristine = tmp_path / "pristine"
+    shutil.copytree(run / "checkpoint-2", pristine)
+    for reason, damage in damages.items():
+        shutil.rmtree(run / "checkpoint-2")
+        shutil.copytree(pristine, run / "checkpoint-2")
+        damage(run / "checkpoint-2")
+        checkpoint, skipped = runs.last_complete_checkpoint(run)
+        assert checkpoint == run / "checkpoint-1" and len(skipped) == 1 and skipped[0].startswith(
+            f"checkpoint-2: {reason}"), skipped
+    optimizer = (run / "checkpoint-1" / "optimizer.pt").read_bytes()
+    (run / "checkpoint-1" / "optimizer.pt").unlink()  # nothing usable left: refused in one line, not a fresh start
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hfkit: error: --resume {run}: no usable checkpoint (checkpoint-2: scheduler.pt is truncated")
+    assert "checkpoint-1: optimizer.pt is missing" in err and len(err.splitlines()) == 1
+
+    shutil.rmtree(run / "checkpoint-2")
+    shutil.copytree(pristine, run / "checkpoint-2")
+    (run / "checkpoint-2" / "optimizer.pt").unlink()
+    (run / "checkpoint-1" / "optimizer.pt").write_bytes(optimizer)  # a usable one, one step earlier
+    resumed = hfkit("train", "--resume", str(run), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Skipping checkpoint-2: optimizer.pt is missing" in resumed.stdout
+    assert record_of(run).status == "complete" and record_of(run).train.resumed_from == "checkpoint-1"
 
 
 def test_resume_needs_a_run_folder(tmp_path, capsys):

@@ -76,13 +76,15 @@ CASES = [
     ("unknown key", lambda f, m: ["validate", str(recipe(f, m, extra="generation: {max_new_token: 3}"))],
      "generation.max_new_token: unknown key; did you mean 'max_new_tokens'?"),
     ("wrong type", lambda f, m: ["validate", str(recipe(f, m, extra="peft: {r: many}"))], "peft.r: Input should be a valid integer"),
-    ("bad value", lambda f, m: ["validate", str(recipe(f, m, extra="peft: {method: qlora}"))], "'lora' or 'none'"),
+    ("bad value", lambda f, m: ["validate", str(recipe(f, m, extra="peft: {method: dora}"))], "'lora', 'qlora' or 'none'"),
     ("malformed override", lambda f, m: ["validate", str(recipe(f, m)), "training.max_steps"],
      "malformed override 'training.max_steps'"),
     ("unknown task", lambda f, m: ["validate", str(_text(f, recipe(f, m).read_text().replace("generation", "genration")))],
      "unknown task 'genration'; did you mean 'generation'?"),
     ("unknown metric", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: [bleu]}"))],
      "unknown metric 'bleu'"),
+    ("metric plug-in that does not load", lambda f, m: ["validate", str(recipe(f, m, extra="eval: {metrics: ['mod:METRIC']}"))],
+     "eval.metrics: metric 'mod:METRIC': no module named 'mod'; put its folder on PYTHONPATH"),
     ("unknown alias", lambda f, m: ["validate", str(recipe(f, "smollm2-135m"))],
      "unknown alias 'smollm2-135m'; did you mean 'smollm2-135m-instruct'?"),
     ("data file missing", lambda f, m: ["validate", str(recipe(f, m, "{train_file: missing.jsonl}"))], "file not found"),
@@ -106,6 +108,19 @@ CASES = [
      "match no layer of this model; its linear layers are: down_proj, gate_proj"),
     ("sequence too long", lambda f, m: ["validate", str(recipe(f, m)), "data.max_length=4096"],
      "data.max_length: 4096 tokens is more than this model's maximum of 256"),
+    ("metric cannot score the task", with_extra("eval: {metrics: [squad]}"),
+     "eval.metrics: squad cannot score task generation (prompt_completion), whose references are text"),
+    ("squad on SQuAD v2 data", lambda f, m: ["validate", str(_qa(f, m, unanswerable=True, extra="eval: {metrics: [squad]}"))],
+     "data: some questions have no answer (SQuAD v2 data), which squad cannot score; set qa.version_2_with_negative: "
+     "true and eval.metrics: [squad_v2]"),
+    ("text format with generation metrics", overriding("data.format=text", "eval.metrics=[exact_match]"),
+     "eval.metrics: format text is scored by eval_loss and perplexity only"),
+    ("data file without an extension", lambda f, m: overriding(f"data.train_file={_bytes(f, 'blob', b'{}')}")(f, m),
+     "has no extension hfkit knows (.json, .jsonl, .csv, .parquet, .txt); set data.file_type"),
+    ("dangling symbolic link", lambda f, m: overriding(f"data.train_file={_dangling(f)}")(f, m),
+     "is a symbolic link to"),
+    ("eval target longer than the model", lambda f, m: overriding(f"data.validation_file={_long_answer(f)}")(f, m),
+     "1 of 1 validation examples have a target longer than the model takes (256 tokens)"),
     ("remote code", lambda f, m: ["validate", str(recipe(f, remote_code_model(f)))],
      "needs custom code from its repository"),
     ("run folder exists", lambda f, m: ["validate", str(_existing_run(f, m))], "run folder already exists"),
@@ -134,6 +149,10 @@ CASES = [
      "training.max_steps: got 0; give the number of steps to train (at least 1), or -1 to train num_train_epochs"),
     ("report_to not installed", overriding("training.report_to=[wandb]"),
      "training.report_to: wandb is not installed; pip install wandb (or set training.report_to: none)"),
+    ("memory budget not a number", overriding("resources.memory_gb=lots"),
+     "resources.memory_gb: expected auto, off or a number of GiB above 0, e.g. 8"),
+    ("nothing fits the memory budget", lambda f, m: ["train", str(recipe(f, m)), "resources.memory_gb=0.1"],
+     "resources.memory_gb: nothing fits 0.10 GiB: the model, data and libraries alone hold "),
     ("unknown metric option", with_extra("eval: {metrics: [rouge], metric_args: {rouge: {nonsense: 1}}}"),
      "eval.metric_args.rouge.nonsense: rouge has no option 'nonsense'"),
     ("bad metric option value", with_extra("eval: {metrics: [sacrebleu], metric_args: {sacrebleu: {tokenize: nope}}}"),
@@ -146,12 +165,69 @@ CASES = [
         f, "j.jsonl", b'{"prompt": "a", "completion": "b"}\n{"prompt": "a" "completion": "b"}\n')) + "}"))],
      "j.jsonl: line 2 is not valid JSON (Expecting ',' delimiter, column 16)"),
     ("merge without an adapter", lambda f, m: ["merge", str(_run(f, m))], "has no adapter/: training did not finish"),
-    ("merge into a non-empty folder", lambda f, m: ["merge", str(_run(f, m, adapter=True)), "--output", str(f)],
-     "the folder is not empty; pass --overwrite to replace it"),
+    ("merge output holds runs", lambda f, m: ["merge", str(_run(f, m, adapter=True)), "--output", str(f), "--overwrite"],
+     "that folder holds the run being merged"),
+    ("merge over an earlier merge", lambda f, m: ["merge", str(_run(f, m, adapter=True)), "--output",
+                                                  str(_bytes(f / "runs" / "a-run" / "merged", "config.json", b"{}").parent)],
+     "the folder holds a merged model; pass --overwrite to replace it"),
     ("adapter without its weights", lambda f, m: ["eval", str(_run(f, m, adapter=True))],
      "adapter_model.safetensors is missing; the adapter was not completely saved"),
     ("resume a finished run", lambda f, m: ["train", "--resume", str(_run(f, m, status="complete"))],
      "that run already finished; pass --overwrite to train it again"),
+    ("decoding too big for memory", overriding("generation.num_beams=1000000000"),
+     "generation.num_beams: 1000000000 beam(s) x 8 prompts per eval batch x 256 tokens need ~"),
+    ("decoding sweep too big for memory", lambda f, m: ["eval", str(_run(f, m, adapter=True, weights=True)),
+                                                        "--decode", "greedy", "--decode", "beam=1000000000"],
+     "--decode beam=1000000000: 1000000000 beam(s) x 8 prompts per eval batch"),
+    ("max_new_tokens not below max_length", overriding("data.max_length=64", "generation.max_new_tokens=64"),
+     "generation.max_new_tokens (64) must be smaller than data.max_length (64): prompt and answer share that budget"),
+    ("seed out of range", overriding("training.seed=-1"),
+     "training.seed: got -1; must be a whole number from 0 to 4294967295 (numpy's seed range, which set_seed uses)"),
+    ("seed too large", overriding("training.seed=100000000000000000000"),
+     "training.seed: got 100000000000000000000; must be a whole number from 0 to 4294967295"),
+    ("seed not a whole number", overriding("training.seed=1e20"), "training.seed: expected an integer, got 1e+20"),
+    ("lora rank too large", overriding("peft.r=1e8"),
+     "peft.r: 100000000 is more than the layers LoRA adapts can use: a rank above min(in, out) features (64 at "
+     "most here) adds nothing; use at most 64"),
+    ("output dir takes no folders", overriding("output.dir=/proc/hfkit-runs"),
+     "output.dir: cannot create /proc/hfkit-runs: /proc does not take new folders"),
+    ("hub metric offline", with_extra("eval: {metrics: [someone/bleu], trust_remote_code: true}"),
+     "eval.metrics: 'someone/bleu' is a Hub metric, but HF_HUB_OFFLINE=1: it could not load, and scoring would fail "
+     "after training"),
+    ("push while offline", with_extra("hub: {push: true, repo_id: me/tiny}"),
+     "hub.push: true needs the Hub at the end of training, but HF_HUB_OFFLINE=1"),
+    ("bad hub repo id", overriding("hub.repo_id=me/my model"), "hub.repo_id: 'me/my model' is not a Hub repo id"),
+    ("launch with an empty config", lambda f, m: ["launch", "--config", str(_bytes(f, "empty.yaml", b"")),
+                                                  str(recipe(f, m))],
+     "--config " + "{folder}/empty.yaml: empty; give an accelerate config"),
+    ("compare into a file", lambda f, m: ["compare", str(_run(f, m)), "--output", str(_bytes(f, "out.txt", b"x"))],
+     "--output {folder}/out.txt: that is a file, not a folder; give a folder for the report files"),
+    ("squad answers not a mapping", lambda f, m: ["validate", str(_qa(f, m, answers='"Lisbon"'))],
+     "data: example q1: answers must be {text: [...], answer_start: [...]} (SQuAD's layout), not str 'Lisbon'"),
+    ("columns written the other way round", lambda f, m: ["validate", str(recipe(f, m, "{train_file: " + str(_bytes(
+        f, "io.jsonl", b'{"input": "a", "output": "b"}\n')) + ", columns: {prompt: input, completion: output}}"))],
+     "data.columns maps the file's column to the task's field: io.jsonl has a column 'input' but no 'prompt'; "
+     "write {input: prompt}"),
+    ("column renamed onto a taken name", overriding("data.columns={completion: prompt}"),
+     "data.columns: {completion: prompt} renames 'completion' to 'prompt', a column train.jsonl already has"),
+    ("task typo with the task's own keys", lambda f, m: ["validate", str(_text(f, recipe(f, m).read_text().replace(
+        "generation", "summarisation").replace("valid.jsonl}", "valid.jsonl, source_lang: en}") + "qa: {mode: generative}\n"))],
+     "r.yaml: task: unknown task 'summarisation'; did you mean 'summarization'?"),
+    ("json lines without examples", lambda f, m: ["validate", str(recipe(f, m, "{train_file: " + str(_bytes(
+        f, "blank.jsonl", b"\n\n\n")) + "}"))], "blank.jsonl: holds no examples (only blank lines or an empty list)"),
+    ("example without a key", lambda f, m: ["validate", str(recipe(f, m, "{train_file: " + str(_bytes(
+        f, "gap.jsonl", b'{"prompt": "a", "completion": "b"}\n{"prompt": "c"}\n')) + "}"))],
+     "gap.jsonl: example 2 has no 'completion'; every example needs the same keys (write null for a missing value)"),
+    ("dry run into a file", lambda f, m: ["push", str(_run(f, m, status="complete")), "--repo-id", "me/x", "--dry-run",
+                                          str(_bytes(f, "upload.txt", b"x"))],
+     "--dry-run {folder}/upload.txt: that is a file, not a folder; give a new or empty folder"),
+    ("record from a newer hfkit", lambda f, m: ["push", str(_run(f, m, status="complete", schema_version=99)),
+                                                "--repo-id", "me/x", "--dry-run", str(f / "upload")],
+     "metrics.json: written by a newer hfkit (schema_version 99; this one reads up to 2); upgrade hfkit to read it"),
+    ("empty decoding strategy", lambda f, m: ["eval", str(_run(f, m, adapter=True, weights=True)), "--decode", ""],
+     "--decode: decoding strategy '' is empty; use greedy, beam=N"),
+    ("bad push repo id", lambda f, m: ["push", str(_run(f, m, status="complete")), "--repo-id", "a/b/c"],
+     "--repo-id: 'a/b/c' is not a Hub repo id: Repo id must be in the form 'repo_name' or 'namespace/repo_name'"),
 ]
 
 
@@ -162,15 +238,34 @@ def _text(folder: Path, text: str) -> Path:
 
 
 def _bytes(folder: Path, name: str, content: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(content)
     return folder / name
 
 
-def _qa(folder: Path, model) -> Path:
+def _qa(folder: Path, model, unanswerable: bool = False, extra: str = "", answers: str | None = None) -> Path:
     squad_file(folder)
+    if unanswerable:  # a SQuAD v2 question without an answer, and the answer of the first at its place
+        write_jsonl(folder / "qa.jsonl", [{"id": "q1", "question": "Where?", "context": "Anna was born in Lisbon.",
+                                           "answers": {"text": ["Lisbon"], "answer_start": [17]}},
+                                          {"id": "q2", "question": "When?", "context": "Anna was born in Lisbon.",
+                                           "answers": {"text": [], "answer_start": []}}])
+    if answers is not None:
+        (folder / "qa.jsonl").write_text('{"id": "q1", "question": "Where?", "context": "Anna was born in Lisbon.", '
+                                         f'"answers": {answers}}}\n')
     path = folder / "qa.yaml"
-    path.write_text(f"task: qa\nmodel: {{name_or_path: '{model}'}}\ndata: {{train_file: qa.jsonl}}\nqa: {{max_seq_length: 128, doc_stride: 32}}\n")
+    path.write_text(f"task: qa\nmodel: {{name_or_path: '{model}'}}\ndata: {{train_file: qa.jsonl}}\nqa: {{max_seq_length: 128, doc_stride: 32}}\n"
+                    + extra)
     return path
+
+
+def _dangling(folder: Path) -> Path:
+    (folder / "gone.jsonl").symlink_to(folder / "blobs" / "0a1b2c")
+    return folder / "gone.jsonl"
+
+
+def _long_answer(folder: Path) -> Path:
+    return write_jsonl(folder / "long.jsonl", [{"prompt": "p", "completion": "word " * 300}])
 
 
 def _truncated_gguf(folder: Path) -> Path:
@@ -178,18 +273,25 @@ def _truncated_gguf(folder: Path) -> Path:
         return _bytes(folder, "cut.gguf", f.read(2_000_000))
 
 
-def _run(folder: Path, model, adapter: bool = False, status: str | None = None) -> Path:
-    """A run folder as a crash (or a finished run) leaves it: its recipe, maybe an empty adapter/, a record."""
+def _run(folder: Path, model, adapter: bool = False, status: str | None = None, weights: bool = False,
+         schema_version: int | None = None) -> Path:
+    """A run folder as a crash (or a finished run) leaves it: its recipe, maybe an adapter/ (empty or
+    with a weights file that nothing may read), a record."""
     from hfkit.record import RunRecord
 
     run = folder / "runs" / "a-run"
     run.mkdir(parents=True)
-    (run / "recipe.yaml").write_text(recipe(folder, model).read_text(), encoding="utf-8")
+    data = f"{{train_file: {folder / 'train.jsonl'}, validation_file: {folder / 'valid.jsonl'}}}"  # absolute, as written
+    (run / "recipe.yaml").write_text(recipe(folder, model, data=data).read_text(), encoding="utf-8")
     if adapter:
         (run / "adapter").mkdir()
         (run / "adapter" / "adapter_config.json").write_text("{}")
+    if weights:
+        (run / "adapter" / "adapter_model.safetensors").write_bytes(b"never read: refused before loading")
     if status:
         RunRecord(status=status).write(run)
+    if schema_version:  # as a newer hfkit would write it
+        (run / "metrics.json").write_text(json.dumps({"schema_version": schema_version, "status": status}))
     return run
 
 
@@ -206,15 +308,26 @@ def test_bad_input_gets_exit_code_2_and_one_clear_message(name, build, fragment,
     monkeypatch.chdir(good)
     assert main(build(good, tiny_llama)) == 2
     err = capsys.readouterr().err
+    fragment = fragment.replace("{folder}", str(good))
     assert err.startswith("hfkit: error:") and fragment in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert TOKEN not in err
 
 
-def test_training_also_refuses_before_touching_the_output(good, tiny_llama, capsys):
+@pytest.mark.parametrize("overrides, fragment", [
+    (["data.max_length=4096"], "maximum of 256"),
+    (["generation.num_beams=1000000000"], "generation.num_beams: 1000000000 beam(s)"),  # scored only after training
+    (["generation.max_new_tokens=300"], "generation.max_new_tokens (300) must be smaller than data.max_length (256)"),
+    (["training.seed=-1"], "training.seed: got -1"),
+    (["peft.r=100000000"], "peft.r: 100000000 is more than the layers LoRA adapts can use"),
+    (["hub.push=true", "hub.repo_id=me/tiny"], "hub.push: true needs the Hub at the end of training"),
+    (["eval.metrics=[someone/bleu]", "eval.trust_remote_code=true"], "'someone/bleu' is a Hub metric, but HF_HUB_OFFLINE"),
+    (["output.dir=/proc/hfkit-runs"], "/proc does not take new folders"),
+], ids=lambda value: value[0] if isinstance(value, list) else "")
+def test_training_also_refuses_before_touching_the_output(good, tiny_llama, capsys, overrides, fragment):
     path = recipe(good, tiny_llama)
-    assert main(["train", str(path), "data.max_length=4096"]) == 2
-    assert "maximum of 256" in capsys.readouterr().err
+    assert main(["train", str(path), *overrides]) == 2
+    assert fragment in capsys.readouterr().err
     assert not (good / "runs").exists()  # nothing written for a run that cannot start
 
 
@@ -240,3 +353,50 @@ def test_every_error_is_listed_in_the_readme():
     troubleshooting = readme.split("## Troubleshooting", 1)[1]
     for name, _, _ in CASES:
         assert f"| {name} |" in troubleshooting, name
+
+
+def _adapter_run(folder: Path, model: Path) -> Path:
+    """A run folder holding a real (untrained) LoRA adapter of `model`."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run = _run(folder, model)
+    base = AutoModelForCausalLM.from_pretrained(model)
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM")).save_pretrained(run / "adapter")
+    AutoTokenizer.from_pretrained(model).save_pretrained(run / "adapter")
+    return run
+
+
+def test_eval_of_a_run_on_another_model_is_one_line(good, tiny_llama, capsys, monkeypatch):
+    """`hfkit eval RUN model.name_or_path=minilm-l6` ended in peft's traceback."""
+    monkeypatch.chdir(good)
+    run = _adapter_run(good, tiny_llama)
+    capsys.readouterr()
+    assert main(["eval", str(run), "model.name_or_path=minilm-l6"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hfkit: error: model.name_or_path: the adapter in {run / 'adapter'} does not fit minilm-l6 "
+                          "(NoMatchingPeftModuleError: ") and len(err.splitlines()) == 1, err
+    assert err.rstrip().endswith(f"it was trained on {tiny_llama}: score it on that model (drop the model override)")
+
+
+def test_eval_of_a_run_whose_metric_cannot_score_it_is_one_line(good, tiny_llama, capsys, monkeypatch):
+    """The scoring_failed message suggests `hfkit eval RUN`; when the metric fails again (squad_v2 on
+    SQuAD v1 predictions: no no_answer_probability), that command ended in a traceback."""
+    from hfkit.record import RunRecord
+
+    monkeypatch.chdir(good)
+    run = _adapter_run(good, tiny_llama)
+    RunRecord(status="scoring_failed", error="RuntimeError: metric exploded").write(run)
+
+    def exploded(*args, **kwargs):
+        raise KeyError("no_answer_probability")
+
+    monkeypatch.setattr("hfkit.metrics.score", exploded)
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"hfkit: error: scoring failed (KeyError: 'no_answer_probability'); {run} is unchanged (status "
+        "scoring_failed); check eval.metrics and eval.metric_args against the task and its data\n")
+    from hfkit.record import read_record
+
+    assert read_record(run).status == "scoring_failed"

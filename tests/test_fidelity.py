@@ -18,10 +18,10 @@ RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 @pytest.mark.slow
 def test_real_smollm2_bf16_lora_scores_the_same_at_any_eval_batch_size_and_from_either_command(tmp_path):
     """SmolLM2 under LoRA trains on a bf16 base; batched bf16 decoding changed 27 of 60 translation
-    predictions between eval batch 30 and 1. Scoring computes in fp32, so batch 1, 7 and 30 agree,
+    predictions between eval batch 30 and 1. Scoring computes in fp32, so batch 1, 5 and 12 agree,
     and `hfkit eval RECIPE` reproduces the baseline scored inside `hfkit train`."""
     recipe_path = RECIPES / "translation" / "demo.yaml"
-    common = ["data.max_eval_samples=20", "generation.max_new_tokens=16", "training.per_device_eval_batch_size=20"]
+    common = ["data.max_eval_samples=12", "generation.max_new_tokens=16", "training.per_device_eval_batch_size=12"]
     assert main(["train", str(recipe_path), *common, "training.max_steps=2", f"output.dir={tmp_path / 'train'}"]) == 0
     (run,) = (tmp_path / "train").iterdir()
     trained = record_of(run)
@@ -37,10 +37,10 @@ def test_real_smollm2_bf16_lora_scores_the_same_at_any_eval_batch_size_and_from_
     prepared = job.prepare(recipe, task, str(run / "adapter"), with_train=False)
     model = job.load_model(recipe, task, prepared.tokenizer, weights=run / "adapter", train=False)
     assert str(model.dtype) == "torch.bfloat16"  # the same frozen base as in training
-    for batch_size in (1, 7):
+    for batch_size in (1, 5):
         scores = Scorer(task, prepared.tokenizer, prepared.eval, task.collator(prepared.tokenizer, model),
                         batch_size=batch_size, seed=0).score(model)
-        assert scores.predictions == jsonl(run / "predictions.jsonl"), f"eval batch {batch_size} differs from 30"
+        assert scores.predictions == jsonl(run / "predictions.jsonl"), f"eval batch {batch_size} differs from 12"
         assert scores.evaluation.metrics["eval_loss"] == pytest.approx(trained.final.metrics["eval_loss"], abs=1e-6)
         assert scores.evaluation.metrics["sacrebleu"] == trained.final.metrics["sacrebleu"]
 

@@ -39,6 +39,7 @@ def test_the_card_loads_back_and_its_model_index_is_the_final_metrics(trained_ru
     result = card.data.eval_results[0]
     assert result.task_type == "text-generation" and result.dataset_split == "validation"
     assert result.dataset_name == "train.jsonl"  # the data file as given
+    assert result.dataset_type == "json"  # what load_dataset takes, not a file name
     data = card.data.to_dict()
     assert data["library_name"] == "peft" and data["license"] == "apache-2.0"
     assert data["tags"] == ["hfkit", "generation", "lora", "dates"] and data["model-index"][0]["name"] == "me/tiny-dates"
@@ -193,7 +194,7 @@ def test_compare_tables_charts_and_report(tmp_path, capsys):
     assert ("| c-broken | no scores: no metrics.json (the run never got to scoring) | lora |  |  |  | m |  |  |  |  "
             "|  |  |") in markdown
     assert "| b-tr | complete | lora | 10 → 30 (+20) | 40 → 50 (+10) |  | 60 | m | d.jsonl |" in markdown
-    assert "a-gen: not paired: no predictions file with example ids" in markdown  # said, not left blank
+    assert "a-gen: not paired: no predictions file" in markdown  # said, not left blank
     assert "wrote " not in out.out and f"wrote {tmp_path / 'report' / 'report.html'}" in out.err
 
     assert "| d-failed | failed: RuntimeError: out of memory | lora |  |  |" in markdown  # the error, not a blank

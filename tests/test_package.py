@@ -41,10 +41,15 @@ def test_a_wheel_installed_outside_the_checkout_lists_validates_and_pushes(tiny_
     where = run([str(python), "-c", "import hfkit; print(hfkit.__file__)"], cwd=elsewhere, env=offline).stdout
     assert str(site) in where and str(REPO) not in where
     assert run([*hfkit, "--version"], cwd=elsewhere, env=offline).stdout.startswith("hfkit ")
-    listing = run([*hfkit, "recipes"], cwd=elsewhere, env=offline).stdout
-    demo = next(line.split()[0] for line in listing.splitlines() if line.split()[0].endswith("generation/demo.yaml"))
-    assert demo.startswith(str(site))
-    assert "valid" in run([*hfkit, "validate", demo], cwd=elsewhere, env=offline).stdout
+    listing = run([*hfkit, "recipes"], cwd=elsewhere, env=offline).stdout.splitlines()
+    assert listing[0].startswith(f"Shipped with hfkit ({site}")  # where they are, said once
+    rows = {line.split()[0]: line for line in listing[1:]}
+    assert rows["generation/demo.yaml"].endswith("runs offline") and str(site) not in "".join(rows)
+    assert rows["summarization/bert2bert_cnn_dailymail.yaml"].split()[2:5] == [
+        "google-bert/bert-base-uncased", "+", "google-bert/bert-base-uncased"] and "?" not in listing[1:]
+    assert rows["qa/distilbert_squad.yaml"].endswith("needs the Hub")
+    # the listed name works from any folder
+    assert "valid" in run([*hfkit, "validate", "generation/demo.yaml"], cwd=elsewhere, env=offline).stdout
 
     recipe = tiny_recipe(tmp_path, tiny_llama)
     assert main(["train", str(recipe), "training.max_steps=1", "eval.baseline=false"]) == 0

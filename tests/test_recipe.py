@@ -61,8 +61,8 @@ def test_unknown_key_names_file_path_and_closest_name(tmp_path):
 def test_wrong_type_and_bad_value(tmp_path):
     message = error_of(tmp_path, MINIMAL + "peft: {r: many}\n")
     assert "peft.r:" in message and "integer" in message and "'many'" in message
-    message = error_of(tmp_path, MINIMAL + "peft: {method: qlora}\n")
-    assert "peft.method:" in message and "'lora' or 'none'" in message
+    message = error_of(tmp_path, MINIMAL + "peft: {method: dora}\n")
+    assert "peft.method:" in message and "'lora', 'qlora' or 'none'" in message
     message = error_of(tmp_path, MINIMAL + "peft: {target_modules: 3}\n")
     assert "peft.target_modules: expected 'all-linear' or a non-empty list" in message
 
@@ -143,3 +143,39 @@ def test_good_values_next_to_the_refused_ones_are_accepted(tmp_path):
     assert recipe.eval.trust_remote_code and recipe.training["max_steps"] == -1
     message = error_of(tmp_path, MINIMAL + "training: {learning_rate: .inf, per_device_eval_batch_size: 0}\n")
     assert "2 problems" in message and "got inf" in message and "per_device_eval_batch_size: got 0" in message
+
+
+def test_an_empty_section_takes_its_defaults_and_an_empty_required_one_is_named(tmp_path):
+    """`eval:` with every key commented out is null in YAML; it was 'Input should be a valid dictionary'."""
+    recipe = load_recipe(recipe_file(tmp_path, MINIMAL + "eval:\n  # metrics: [exact_match]\ngeneration:\n"))
+    assert recipe.eval.baseline is False and recipe.generation.max_new_tokens == 64
+    assert "model: Input should be a valid dictionary" in error_of(tmp_path, MINIMAL.replace(
+        "model: {name_or_path: some/model}", "model:"))
+
+
+def test_settings_nothing_uses_are_warned_about(tmp_path, capsys):
+    from hfkit.recipe import ignored_settings
+
+    recipe = load_recipe(recipe_file(tmp_path), ["generation.temperature=0.7", "generation.top_k=5", "peft.method=none",
+                                                 "peft.r=16"])
+    assert ignored_settings(recipe) == [
+        "generation.top_k, temperature: only sampling uses them, and generation.do_sample is false (greedy or beam "
+        "search ignores it); set do_sample: true to sample",
+        "peft.r: LoRA settings, ignored with peft.method: none (full fine-tuning)"]
+    assert ignored_settings(load_recipe(recipe_file(tmp_path), ["generation.temperature=0.7",
+                                                                "generation.do_sample=true"])) == []
+    written = tmp_path / "resolved.yaml"  # a run's recipe.yaml holds every key: only real changes warn
+    written.write_text(load_recipe(recipe_file(tmp_path), ["peft.method=none"]).to_yaml())
+    assert ignored_settings(load_recipe(written)) == []
+
+
+def test_a_recipe_file_name_becomes_a_run_name_output_name_allows(tmp_path):
+    import re
+
+    from hfkit.schema import OutputSection
+
+    pattern = OutputSection.model_fields["name"].metadata[0].pattern
+    for file_name, expected in (("my recipe ü.yaml", "generation-my-recipe-u"), ("日本語.yaml", "generation-recipe"),
+                                ("a..b (copy).yaml", "generation-a..b-copy"), ("demo.yaml", "generation-demo")):
+        name = load_recipe(recipe_file(tmp_path, name=file_name)).run_name
+        assert name == expected and re.fullmatch(pattern, name)

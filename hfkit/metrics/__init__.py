@@ -1,38 +1,46 @@
-"""Metrics that work offline: `evaluate` modules shipped inside hfkit.
+"""hfkit's metrics: one `MetricSpec` per metric (hfkit.metrics.spec), found by name
+(hfkit.metrics.registry) and run once for corpus scores, per-example scores and intervals.
 
-`evaluate.load("sacrebleu")` fetches its script from the Hub at run time; `evaluate.load(<folder>)`
-does not. So each metric here is a folder `<name>/<name>.py` holding an `evaluate.Metric` with the
-same inputs, keys and scales as the Hub module of that name. A name with a slash ("org/metric")
+hfkit's own metrics are also `evaluate` modules (`hfkit/metrics/<name>/<name>.py`, loaded offline
+from their folders) that compute through their specs, so `load(name)` gives your own code the very
+numbers hfkit records; a plug-in spec is wrapped the same way. A name with a slash ("org/metric")
 is a Hub metric, loaded with `evaluate.load` when online.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfkit.errors import HfkitError, first_line
+from hfkit.errors import HfkitError, first_line, suggest
+from hfkit.metrics.registry import (builtin_names, find, get, headline_names, is_hub, lower_is_better, names,
+                                    spec_for_key)
+from hfkit.metrics.spec import MetricSpec, Scored, Statistics
+
+__all__ = ["MetricSpec", "Scored", "Statistics", "compute", "find", "get", "headline_names", "is_hub", "load",
+           "lower_is_better", "names", "score", "spec_for_key", "uncertainty"]
 
 _HERE = Path(__file__).parent
 
 
-def names() -> list[str]:
-    """hfkit's own metrics."""
-    return sorted(d.name for d in _HERE.iterdir() if (d / f"{d.name}.py").is_file())
-
-
 def is_known(name: str) -> bool:
-    return name in names() or "/" in name
+    """A name `get` may resolve (a module:ATTRIBUTE is only known once imported) or a Hub id."""
+    return name in names() or is_hub(name) or ":" in name
 
 
 def load(name: str):
-    """The `evaluate` module for `name`: hfkit's own (no network), or a Hub metric id when online."""
+    """The `evaluate` module for `name`: hfkit's own (no network), a plug-in's spec wrapped, or a
+    Hub metric id when online."""
     import evaluate
 
-    if name in names():
-        return evaluate.load(str(_HERE / name))
-    if "/" not in name:
-        raise HfkitError(f"unknown metric {name!r}; hfkit has: {', '.join(names())} (or give a Hub id 'org/name')")
+    if not is_hub(name):
+        spec = get(name)
+        if (_HERE / name / f"{name}.py").is_file():
+            return evaluate.load(str(_HERE / name))
+        from hfkit.metrics.module import module_for
+
+        return module_for(spec)
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
@@ -44,59 +52,99 @@ def load(name: str):
         raise HfkitError(f"cannot load Hub metric {name!r}: {first_line(err)}") from None
 
 
+@dataclass
+class Results:
+    """Every metric of a recipe, run once on the same predictions."""
+
+    scores: dict[str, Any] = field(default_factory=dict)  # headline numbers, by key
+    details: dict[str, Any] = field(default_factory=dict)  # signatures, settings, counts: "<metric>_<key>"
+    examples: dict[str, list] = field(default_factory=dict)  # key -> one score per example
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # key -> [low, high] (bootstrap)
+
+
+def score(metric_names: list[str], predictions: list, references: list,
+          metric_args: dict[str, dict[str, Any]] | None = None, resamples: int = 0) -> Results:
+    """Run each metric once: its scores, details, per-example scores and, with `resamples`,
+    bootstrap intervals from the same per-example parts (a Hub metric has neither of the last two)."""
+    from hfkit.metrics.bootstrap import intervals
+
+    results = Results()
+    for name in metric_names:
+        args = (metric_args or {}).get(name)
+        if is_hub(name):
+            _hub_scores(name, predictions, references, args, results)
+            continue
+        scored = get(name).score(predictions, references, args)
+        results.scores.update(scored.scores)
+        results.details.update({f"{scored.spec.name}_{key}": value for key, value in scored.details.items()})
+        results.examples.update(scored.examples)
+        if resamples:
+            results.intervals.update({key: [low, high] for key, (low, high) in intervals(scored, resamples).items()})
+    return results
+
+
+def _hub_scores(name: str, predictions: list, references: list, args: dict | None, results: Results) -> None:
+    """A Hub module's numbers are its scores (`score` takes the metric's name), the rest details."""
+    short = name.split("/")[-1]
+    output = load(name).compute(predictions=predictions, references=references, **(args or {}))
+    for key, value in output.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            results.scores[short if key == "score" else key] = value
+        else:
+            results.details[f"{short}_{key}"] = value
+
+
 def compute(metric_names: list[str], predictions: list, references: list,
             metric_args: dict[str, dict[str, Any]] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
-    """Run each metric; return (scores, details).
-
-    Scores are the headline numbers: those a module lists in `headline_keys` (hfkit's own) or
-    all its numbers (a Hub module); a key named `score` takes the metric's name (sacrebleu, chrf,
-    ter). The rest (brevity penalty, settings, the sacrebleu signature) goes to details, prefixed.
-    """
-    scores: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    for name in metric_names:
-        short = name.split("/")[-1]
-        module = load(name)
-        output = module.compute(predictions=predictions, references=references, **(metric_args or {}).get(name, {}))
-        headline = getattr(module, "headline_keys", None)
-        for key, value in output.items():
-            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if is_number and (key in headline if headline is not None else True):
-                scores[short if key == "score" else key] = value
-            else:
-                details[f"{short}_{key}"] = value
-    return scores, details
-
-
-def headline_names(name: str) -> list[str]:
-    """The score keys metric `name` reports (rouge -> rouge1, rouge2, ...; sacrebleu -> sacrebleu)."""
-    module = load(name)
-    short = name.split("/")[-1]
-    keys = getattr(module, "headline_keys", None) or [short]
-    return [short if key == "score" else key for key in keys]
-
-
-def lower_is_better(key: str) -> bool:
-    """Loss, perplexity and TER improve downwards; every other score upwards."""
-    key = key.removeprefix("eval_")
-    return key.endswith("loss") or key in ("perplexity", "ter")
+    """(scores, details) of each metric (see `score`)."""
+    results = score(metric_names, predictions, references, metric_args)
+    return results.scores, results.details
 
 
 def uncertainty(metric_names: list[str], predictions: list, references: list, metric_args: dict | None,
                 resamples: int) -> tuple[dict[str, list], dict[str, list[float]]]:
-    """Per-example scores ({key: one value per example}) and bootstrap intervals ({key: [low, high]})
-    of hfkit's own metrics (a Hub metric has neither); `resamples` 0 leaves the intervals out."""
-    from hfkit.metrics.bootstrap import confidence_intervals
-    from hfkit.metrics.per_example import example_scores
+    """(per-example scores, bootstrap intervals) of each metric (see `score`)."""
+    results = score(metric_names, predictions, references, metric_args, resamples)
+    return results.examples, results.intervals
 
-    per_example: dict[str, list] = {}
-    intervals: dict[str, list[float]] = {}
-    for name in metric_names:
-        if name not in names():
-            continue
-        args = (metric_args or {}).get(name)
-        per_example.update(example_scores(name, predictions, references, args))
-        if resamples:
-            intervals.update({key: [low, high] for key, (low, high) in
-                              confidence_intervals(name, predictions, references, args, n=resamples).items()})
-    return per_example, intervals
+
+# One example per kind of reference: what validation scores a metric on before any model loads.
+_PROBES = {"text": (["a b c."], ["a b c."]),
+           "squad": ([{"id": "q", "prediction_text": "a b", "no_answer_probability": 0.0}],
+                     [{"id": "q", "answers": {"text": ["a b"], "answer_start": [0]}}])}
+
+
+def problems(name: str, args: dict | None) -> list[str]:
+    """What is wrong with metric `name` (a name in eval.metrics) and its eval.metric_args, one line
+    each: a name that resolves to no spec, an option it does not have, or options (or a plug-in)
+    that fail on a one-example input. A Hub metric is not checked (its script runs at scoring)."""
+    if is_hub(name):
+        return []
+    try:
+        spec = get(name)
+    except HfkitError as err:
+        return [f"eval.metrics: {err}"]
+    accepted = spec.option_names()
+    unknown = [key for key in args or {} if accepted is not None and key not in accepted]
+    if unknown:
+        return [f"eval.metric_args.{name}.{key}: {name} has no option {key!r}{suggest(key, accepted)}"
+                if accepted else f"eval.metric_args.{name}: {name} takes no options" for key in unknown]
+    probe = _PROBES.get(spec.references)
+    if probe is None or not (args or name not in builtin_names()):  # hfkit's own metrics are tested; their options are not
+        return []
+    try:
+        spec.score(*probe, args)
+    except Exception as err:  # sacrebleu raises KeyError for a tokenizer, rouge ValueError, re.error, TypeError...
+        if not args:
+            return [f"eval.metrics: {name} fails on a one-example input ({type(err).__name__}: {first_line(err)})"]
+        shown = ", ".join(f"{key}: {value!r}" for key, value in args.items())
+        return [f"eval.metric_args.{name}: {name} refuses {{{shown}}} ({type(err).__name__}: {first_line(err)})"]
+    return []
+
+
+LOSS_KEYS = ("eval_loss", "eval_span_loss")  # a token loss, or extractive QA's loss over windows
+
+
+def eval_loss_key(entries: list[dict]) -> str:
+    """Which evaluation loss a log (Trainer's log_history) holds: eval_loss, or eval_span_loss."""
+    return next((key for key in LOSS_KEYS if any(key in entry for entry in entries)), "eval_loss")

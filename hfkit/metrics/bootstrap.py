@@ -5,44 +5,50 @@ these say how much, and whether system B really beats system A on the same examp
 
 Each resample draws len(examples) indices with replacement (`numpy.random.default_rng(seed)`,
 `rng.choice(N, size=(n, N))`, the call and default seed 12345 of sacrebleu's `paired_bs`, so
-with the same seed the resamples are sacrebleu's). Corpus metrics are recomputed on every
-resample, never averaged from sentence scores: BLEU, chrF and TER sum sacrebleu's per-sentence
-statistics over the resample (a count matrix times the statistics, one BLAS product) and score the
-sums with `from_stats`, exactly sacrebleu's formula. Mean-of-examples metrics (ROUGE,
-exact_match, SQuAD and squad_v2's HasAns_/NoAns_ subsets) are resampled means of `per_example`
-scores; a subset absent from a resample gives NaN there, and NaNs are left out of quantiles.
+with the same seed the resamples are sacrebleu's). A resample's score is recomputed from its
+examples' parts as the metric's spec says (`hfkit.metrics.spec`), never averaged from sentence
+scores: BLEU, chrF and TER sum sacrebleu's per-sentence statistics over the resample (a count
+matrix times the statistics, one BLAS product) and score the sums with `from_stats`, exactly
+sacrebleu's formula; mean metrics (ROUGE, exact_match, SQuAD and squad_v2's HasAns_/NoAns_ subsets)
+are resampled means of per-example scores, where a subset absent from a resample gives NaN and
+NaNs are left out of quantiles; a custom aggregate (macro-F1) is computed on each resample's parts.
 Intervals are percentile intervals (numpy's linear quantiles of the resampled scores). `seed=None`
 draws fresh entropy from the OS: a different answer each run.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from hfkit.metrics import from_stats, options
-from hfkit.metrics.per_example import check_inputs, cache_references, example_scores, sentence_stats
+from hfkit.metrics.spec import MetricSpec, Scored
 
 DEFAULT_SEED = 12345  # sacrebleu's default SACREBLEU_SEED
 _CHUNK_ELEMENTS = 4_000_000  # resamples are drawn and summed this many indices at a time (32 MB)
 
 
-def confidence_intervals(name: str, predictions: list, references: list, metric_args: dict[str, Any] | None = None,
+def confidence_intervals(name, predictions: list, references: list, metric_args: dict[str, Any] | None = None,
                          n: int = 1000, seed: int | None = DEFAULT_SEED,
                          level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """{headline key: (low, high)}: the `level` percentile bootstrap interval of each headline score
-    of metric `name` (keys as in `hfkit.metrics.compute`'s scores, e.g. "sacrebleu", "rougeL")."""
+    """{key: (low, high)}: the `level` percentile bootstrap interval of each score of metric `name`
+    (a name in eval.metrics, or a MetricSpec; keys as in `hfkit.metrics.compute`'s scores)."""
     _check_settings(n, level)
-    points, columns, rescore = _system(name, predictions, references, metric_args)
-    sampled = rescore(resampled_sums(columns, n, seed))
-    return {key: _interval(sampled[key], level) for key in points}
+    return intervals(_spec(name).score(predictions, references, metric_args), n, seed, level)
 
 
-def paired_bootstrap(name: str, predictions_a: list, predictions_b: list, references: list,
+def intervals(scored: Scored, n: int = 1000, seed: int | None = DEFAULT_SEED,
+              level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """The bootstrap intervals of one metric run (`MetricSpec.score`), from its own parts."""
+    _check_settings(n, level)
+    sampled = resampled_scores([scored], n, seed)[0]
+    return {key: _interval(sampled[key], level) for key in scored.scores}
+
+
+def paired_bootstrap(name, predictions_a: list, predictions_b: list, references: list,
                      metric_args: dict[str, Any] | None = None, n: int = 1000, seed: int | None = DEFAULT_SEED,
                      level: float = 0.95) -> dict[str, dict[str, float]]:
-    """Is system B's score different from system A's on these examples? Per headline key:
+    """Is system B's score different from system A's on these examples? Per score key:
 
     a, b: the two corpus scores; delta: b - a (for TER, lower is better, so a negative delta is an
     improvement); low, high: the `level` percentile interval of delta over resamples that pick the
@@ -52,23 +58,27 @@ def paired_bootstrap(name: str, predictions_a: list, predictions_b: list, refere
     which gives two identical systems p = 1 / (n + 1), "significant"; counting ties (>=) gives them
     p = 1 and changes nothing when no resample ties the observed delta exactly.
     """
+    spec = _spec(name)
+    return paired(spec.score(predictions_a, references, metric_args), spec.score(predictions_b, references, metric_args),
+                  n, seed, level)
+
+
+def paired(scored_a: Scored, scored_b: Scored, n: int = 1000, seed: int | None = DEFAULT_SEED,
+           level: float = 0.95) -> dict[str, dict[str, float]]:
+    """`paired_bootstrap` of two runs of one metric on the same examples (see there)."""
     _check_settings(n, level)
-    metric = None
-    if name in options.SACREBLEU_BUILDERS:  # extract the references' n-grams once, for both systems
-        metric = cache_references(options.SACREBLEU_BUILDERS[name](**(metric_args or {})), references)
-    points_a, columns_a, rescore_a = _system(name, predictions_a, references, metric_args, metric)
-    points_b, columns_b, rescore_b = _system(name, predictions_b, references, metric_args, metric)
-    sums = resampled_sums(np.hstack([columns_a, columns_b]), n, seed)  # one draw: the same resamples for both
-    sampled_a, sampled_b = rescore_a(sums[:, :columns_a.shape[1]]), rescore_b(sums[:, columns_a.shape[1]:])
+    sampled_a, sampled_b = resampled_scores([scored_a, scored_b], n, seed)  # one draw: the same resamples for both
     results = {}
-    for key in points_a.keys() & points_b.keys():
-        a, b = points_a[key], points_b[key]
+    for key in scored_a.scores:
+        if key not in scored_b.scores:
+            continue
+        a, b = scored_a.scores[key], scored_b.scores[key]
         deltas = sampled_b[key] - sampled_a[key]
         deltas = deltas[~np.isnan(deltas)]
         low, high = _interval(deltas, level)
         results[key] = {"a": a, "b": b, "delta": b - a, "low": low, "high": high,
                         "p_value": paired_p_value(b - a, deltas)}
-    return {key: results[key] for key in points_a if key in results}
+    return results
 
 
 def paired_p_value(observed_delta: float, sampled_deltas: np.ndarray) -> float:
@@ -82,52 +92,48 @@ def paired_p_value(observed_delta: float, sampled_deltas: np.ndarray) -> float:
 
 
 def resampled_sums(columns: np.ndarray, n: int, seed: int | None) -> np.ndarray:
-    """(n, k): column sums of `columns` (N, k) over n bootstrap resamples of its N rows.
+    """(n, k): column sums of `columns` (N, k) over n bootstrap resamples of its N rows."""
+    return np.vstack([_counts(indices) @ columns for indices in draws(len(columns), n, seed)])
 
-    A resample's sum is its count vector (how often each row was drawn) times `columns`; the
-    draws come in chunks of `_CHUNK_ELEMENTS` indices from one generator, which yields the same
-    numbers as one `rng.choice(N, size=(n, N))` call.
-    """
-    rows = len(columns)
+
+def draws(rows: int, n: int, seed: int | None):
+    """n bootstrap resamples of `rows` indices, in chunks of `_CHUNK_ELEMENTS` indices from one
+    generator: the same numbers as one `rng.choice(rows, size=(n, rows))` call."""
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n, _CHUNK_ELEMENTS // max(rows, 1)))
-    sums = np.empty((n, columns.shape[1]), dtype=np.float64)
     for start in range(0, n, chunk):
-        size = min(chunk, n - start)
-        indices = rng.choice(rows, size=(size, rows), replace=True)
-        flat = (indices + (np.arange(size) * rows)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=size * rows).reshape(size, rows).astype(np.float64)
-        sums[start:start + size] = counts @ columns
-    return sums
+        yield rng.choice(rows, size=(min(chunk, n - start), rows), replace=True)
 
 
-def _system(name, predictions, references, metric_args, metric=None):
-    """(point scores, per-example columns to resample, sums -> {key: resampled scores}); `metric`:
-    a sacrebleu object with the references cached."""
-    check_inputs(name, predictions, references)
-    if name in options.SACREBLEU_BUILDERS:
-        if metric is None:
-            metric = options.SACREBLEU_BUILDERS[name](**(metric_args or {}))
-        stats = sentence_stats(metric, predictions, references if metric._ref_cache is None else None)
-        point = metric._aggregate_and_compute(stats).score  # = corpus_score(...).score
-        key = name
-        return {key: point}, np.asarray(stats, dtype=np.float64), lambda sums: {key: from_stats.scores(sums, metric)}
-    scores = example_scores(name, predictions, references, metric_args)
-    keys = list(scores)
-    columns, points = [], {}
-    for key in keys:
-        values = np.asarray(scores[key], dtype=np.float64)
-        valid = ~np.isnan(values)
-        kept = [v for v, ok in zip(scores[key], valid) if ok]
-        points[key] = sum(kept) / len(kept)  # as the corpus modules: Python's sum over examples
-        columns += [np.where(valid, values, 0.0), valid.astype(np.float64)]
-    rescore: Callable = lambda sums: {key: _ratio(sums[:, 2 * i], sums[:, 2 * i + 1]) for i, key in enumerate(keys)}
-    return points, np.column_stack(columns), rescore
+def _counts(indices: np.ndarray) -> np.ndarray:
+    """(size, rows): how often each row was drawn in each resample. A resample's sum is then its
+    count vector times the columns: one BLAS product for a chunk of resamples."""
+    size, rows = indices.shape
+    flat = (indices + (np.arange(size) * rows)[:, None]).ravel()
+    return np.bincount(flat, minlength=size * rows).reshape(size, rows).astype(np.float64)
 
 
-def _ratio(totals: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(counts > 0, totals / counts, np.nan)
+def resampled_scores(runs: list[Scored], n: int, seed: int | None) -> list[dict[str, np.ndarray]]:
+    """Each run's scores on the same n resamples of the examples ({key: n scores} per run): runs of
+    one metric on the same examples (two systems; several seeds in hfkit.study_stats)."""
+    rows = len(runs[0].parts) if runs[0].columns is None else len(runs[0].columns)
+    chunks: list[list[dict[str, np.ndarray]]] = [[] for _ in runs]
+    for indices in draws(rows, n, seed):
+        counts = _counts(indices) if any(run.columns is not None for run in runs) else None
+        for run, out in zip(runs, chunks):
+            if run.columns is not None:
+                out.append(run.rescore(counts @ run.columns))
+            else:  # a custom aggregate: the metric of each resample's parts
+                scores = [run.rescore([run.parts[i] for i in row]) for row in indices]
+                out.append({key: np.array([s.get(key, np.nan) for s in scores]) for key in run.scores})
+    return [{key: np.concatenate([chunk[key] for chunk in out]) for key in run.scores}
+            for run, out in zip(runs, chunks)]
+
+
+def _spec(name) -> MetricSpec:
+    from hfkit.metrics.registry import get
+
+    return name if isinstance(name, MetricSpec) else get(name)
 
 
 def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:

@@ -113,3 +113,20 @@ def scores(stats: np.ndarray, metric) -> np.ndarray:
         if isinstance(metric, kind):
             return function(stats, metric)
     raise TypeError(f"no vectorised formula for {type(metric).__name__}")
+
+
+def sentence_stats(metric, predictions: list, references: list) -> list[list]:
+    """sacrebleu's per-sentence sufficient statistics, one list per prediction: the rows whose sum
+    `metric._aggregate_and_compute` scores (its `_extract_corpus_statistics`, as its own
+    significance tests use it)."""
+    from hfkit.metrics.references import reference_streams
+
+    return metric._extract_corpus_statistics(list(predictions), reference_streams(list(references)))
+
+
+def signature(metric, references: list) -> str:
+    """sacrebleu's signature of `metric` for these references (their count per prediction is part of it)."""
+    from hfkit.metrics.references import reference_streams
+
+    metric.num_refs = len(reference_streams(list(references)))  # what corpus_score sets while reading them
+    return str(metric.get_signature())

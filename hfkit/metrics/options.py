@@ -1,12 +1,9 @@
-"""How a metric's `eval.metric_args` become configured scorers, in one place.
-
-The `evaluate` modules (corpus scores), `per_example` and `bootstrap` all build their sacrebleu
-objects, ROUGE scorers and exact-match normalisation here, so the three can never disagree on
-what an option means.
-"""
+"""How a metric's `eval.metric_args` become configured scorers: sacrebleu objects, ROUGE scorers,
+exact-match normalisation (used by the specs in hfkit/metrics/builtin/)."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import string
 
@@ -37,7 +34,9 @@ def ter(normalized=False, ignore_punct=False, support_zh_ja_chars=False, case_se
                          case_sensitive=case_sensitive)
 
 
-SACREBLEU_BUILDERS = {"sacrebleu": bleu, "chrf": chrf, "ter": ter}
+def defaults(builder) -> dict:
+    """A builder's options and their defaults: a metric's options schema."""
+    return {name: p.default for name, p in inspect.signature(builder).parameters.items()}
 
 # --- exact match ---------------------------------------------------------------------------------
 
@@ -135,45 +134,3 @@ def rouge_f_measures(predictions, references, rouge_types=None, use_stemmer=True
         for key in rouge_types:
             per_example[key].append(scores[key].fmeasure)
     return per_example
-
-
-# --- checking eval.metric_args before anything runs ----------------------------------------------
-# A bad option would otherwise fail at the final scoring, after the whole training run.
-
-_PROBES = {  # build the scorer from the options and score a tiny input: what scoring will do
-    **{name: (lambda build: lambda args: build(**args).corpus_score(["a b c"], [["a b c"]]))(build)
-       for name, build in SACREBLEU_BUILDERS.items()},
-    "rouge": lambda args: rouge_f_measures(["a b c."], ["a b c."], **args),
-    "exact_match": lambda args: exact_match_normalize(["a b c"], **args),
-    "squad_v2": lambda args: float(args.get("no_answer_threshold", 1.0)),
-}
-
-
-def accepted_options(name: str) -> list[str]:
-    """The keyword options of hfkit metric `name`: its `_compute` parameters after the inputs
-    (read from the file: importing `evaluate` to ask the class takes seconds)."""
-    import ast
-    from pathlib import Path
-
-    tree = ast.parse((Path(__file__).parent / name / f"{name}.py").read_text(encoding="utf-8"))
-    compute = next(node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "_compute")
-    return [arg.arg for arg in compute.args.args[3:] + compute.args.kwonlyargs]  # after self, predictions, references
-
-
-def option_problems(name: str, args: dict) -> list[str]:
-    """What is wrong with `eval.metric_args[name]` for hfkit metric `name`, one line each."""
-    from hfkit.errors import first_line, suggest
-
-    accepted = accepted_options(name)
-    unknown = [key for key in args if key not in accepted]
-    if unknown:
-        return [f"eval.metric_args.{name}.{key}: {name} has no option {key!r}{suggest(key, accepted)}"
-                if accepted else f"eval.metric_args.{name}: {name} takes no options" for key in unknown]
-    probe = _PROBES.get(name)
-    try:
-        if probe is not None:
-            probe(args)
-    except Exception as err:  # sacrebleu raises KeyError for a tokenizer, rouge ValueError, re.error, TypeError...
-        shown = ", ".join(f"{key}: {value!r}" for key, value in args.items())
-        return [f"eval.metric_args.{name}: {name} refuses {{{shown}}} ({type(err).__name__}: {first_line(err)})"]
-    return []

@@ -44,6 +44,7 @@ def squad_features(no_answer_probability: bool):
 
     prediction = {"id": datasets.Value("string"), "prediction_text": datasets.Value("string")}
     if no_answer_probability:
-        prediction["no_answer_probability"] = datasets.Value("float32")
+        # float64, as the per-example path compares it: float32 made a threshold of 0.9 come back as 0.8999999762
+        prediction["no_answer_probability"] = datasets.Value("float64")
     answers = datasets.Sequence({"text": datasets.Value("string"), "answer_start": datasets.Value("int32")})
     return datasets.Features({"predictions": prediction, "references": {"id": datasets.Value("string"), "answers": answers}})

@@ -33,6 +33,9 @@ class Tokenized:
 
     dataset: Any
     counts: dict[str, int]
+    # training data that lost more than 10% of its examples to the length limit: the limit that would
+    # keep 95% of them (hfkit.tasks.common.counted), for the warning at preparation
+    keeps_95: int | None = None
 
 
 class Task:
@@ -48,6 +51,7 @@ class Task:
         self.recipe = recipe
         self.fmt = recipe.data.format or self.formats[0]
         self.encoder_decoder = encoder_decoder
+        self.data_notes: list[str] = []  # what `check_data` found worth saying about the loaded data
 
     # The model -------------------------------------------------------------------------------
     auto_model: str = "AutoModelForCausalLM"  # transformers Auto class
@@ -109,6 +113,11 @@ class Task:
         """Token lengths the recipe sets, by key, to check against the model's maximum."""
         return {}
 
+    def generation_tokens(self, config) -> int | None:
+        """The longest prompt generation may see, in tokens, by the recipe's lengths and the model's
+        `config` (None: this recipe generates nothing). Raises when the lengths leave no prompt."""
+        return None
+
     def default_metrics(self) -> list[str]:
         return []
 
@@ -120,6 +129,34 @@ class Task:
     def problems(self) -> list[str]:
         """What is wrong with the recipe for this task, one line each (checked by validate and train)."""
         return []
+
+    # What this task's metrics compare (a MetricSpec's `references`): text with text, or SQuAD answers
+    metric_kind: ClassVar[str] = "text"
+
+    def metric_problems(self) -> list[str]:
+        """Metrics that cannot score this task's predictions (a Hub metric's shape is not known; a
+        name that resolves to no spec is reported by the recipe's checks)."""
+        from hfkit import metrics
+
+        chosen = [(name, metrics.find(name)) for name in self.recipe.eval.metrics or []]
+        wrong = [name for name, spec in chosen if spec is not None and spec.references != self.metric_kind]
+        if not wrong:
+            return []
+        fitting = [name for name in metrics.names() if metrics.get(name).references == self.metric_kind]
+        what = "SQuAD answers ({id, answers})" if self.metric_kind == "squad" else "text"
+        return [f"eval.metrics: {', '.join(wrong)} cannot score task {self.name} ({self.fmt}), whose references are "
+                f"{what}; use {', '.join(fitting)}"]
+
+    def check_data(self, splits, data) -> list[str]:
+        """Look at the loaded splits (and the recipe's `data` section) before anything is tokenized:
+        raise HfkitError for a recipe the data cannot be scored with; return notes to show and keep."""
+        return []
+
+    loss_key: ClassVar[str] = "eval_loss"  # the evaluation loss's name in the record and in Trainer's log
+
+    def loss_examples(self, tokenized: Tokenized) -> int:
+        """How many of a tokenized eval split's examples are in its loss."""
+        return tokenized.counts.get("examples", len(tokenized.dataset))
 
     # Tokens ----------------------------------------------------------------------------------
     def tokenize(self, ds, tokenizer, split: str) -> Tokenized:

@@ -37,9 +37,29 @@ class GenerationTask(Task):
     def default_metrics(self) -> list[str]:
         return [] if self.fmt == "text" else ["exact_match"]
 
+    def problems(self) -> list[str]:
+        """Raw text (format text) is scored by eval_loss and perplexity only: nothing is generated,
+        and no chat template applies to packed blocks."""
+        if self.fmt != "text":
+            return []
+        found = []
+        if self.recipe.eval.metrics:
+            found.append(f"eval.metrics: format text is scored by eval_loss and perplexity only (nothing is generated), "
+                         f"so {', '.join(self.recipe.eval.metrics)} would score nothing; set eval.metrics: []")
+        if self.recipe.data.chat_template:
+            found.append("data.chat_template: format text is packed into blocks as it is, no chat template applies; "
+                         "remove it (or use format messages)")
+        return found
+
+    def loss_examples(self, tokenized: Tokenized) -> int:
+        return tokenized.counts["documents"] if self.fmt == "text" else super().loss_examples(tokenized)
+
     def lengths(self) -> dict[str, int | None]:
         data = self.recipe.data
         return {"data.block_size": data.block_size} if self.fmt == "text" else {"data.max_length": data.max_length}
+
+    def generation_tokens(self, config) -> int | None:
+        return None if self.fmt == "text" else decoder.generation_tokens(self.recipe, config)
 
     @property
     def templated(self) -> bool:

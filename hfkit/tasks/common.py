@@ -7,6 +7,8 @@ import json
 
 from datasets.fingerprint import Hasher
 
+from hfkit.errors import HfkitError
+
 
 def tokenizer_fingerprint(tokenizer) -> str:
     """A hash of everything in a tokenizer that changes the token ids it produces."""
@@ -30,6 +32,12 @@ def cache_key(ds, tokenizer, *settings) -> str:
 def within_model(value: int | None, default: int, tokenizer) -> int:
     """A length the recipe sets, or `default` capped at what the model takes (as run_clm.py does)."""
     return value if value is not None else min(default, tokenizer.model_max_length)
+
+
+def model_limit(tokenizer) -> int | None:
+    """The most tokens the model takes, as its tokenizer says (None when it sets no real limit)."""
+    limit = tokenizer.model_max_length
+    return limit if limit and limit < 1_000_000 else None
 
 
 def pad_multiple() -> int | None:
@@ -73,15 +81,40 @@ def example_ids(ds, sources: list[str], references: list) -> list[str]:
     return ids
 
 
-def counted(tokenized, **extra) -> tuple[object, dict[str, int]]:
+DROP_WARNING = 0.10  # a training split losing more than this share of its examples gets a warning
+
+
+def counted(tokenized, split: str = "train", model_limit: int | None = None
+            ) -> tuple[object, dict[str, int], int | None]:
     """Drop rows whose `fits` is false and count what tokenizing cut (`truncated`) and dropped.
 
-    Returns the dataset without the two bookkeeping columns and the counts.
+    Training counts `target_too_long` (dropped). An evaluation split drops nothing: it counts
+    `beyond_max_length`, the rows kept whole past the length, and a row that fits not even the model
+    is an error. Returns the dataset without the bookkeeping columns, the counts and, when more than
+    DROP_WARNING of a training split was dropped, the length that would keep 95% of its examples
+    (the 95th percentile of each row's `needed` length; else None).
     """
     import numpy as np
 
-    fits = np.asarray(tokenized.data.column("fits").to_pylist(), dtype=bool)
-    truncated = int(np.asarray(tokenized.data.column("truncated").to_pylist(), dtype=bool).sum())
+    def column(name: str):
+        return np.asarray(tokenized.data.column(name).to_pylist()) if name in tokenized.column_names else None
+
+    fits = column("fits").astype(bool)
+    dropped = int((~fits).sum())
+    counts = {"examples": len(tokenized), "prompt_truncated": int(column("truncated").astype(bool).sum())}
+    keeps_95 = None
+    if split == "train":
+        counts["target_too_long"] = dropped
+        needed = column("needed")
+        if needed is not None and len(fits) and dropped / len(fits) > DROP_WARNING:
+            keeps_95 = int(np.percentile(needed, 95, method="higher"))
+    else:
+        if dropped:
+            raise HfkitError(f"data: {dropped} of {len(fits)} {split} examples have a target longer than the model "
+                             f"takes ({model_limit} tokens); evaluation data is never dropped, so shorten or remove "
+                             "those examples (or use a model with a longer context)")
+        beyond = column("beyond")
+        counts["beyond_max_length"] = int(beyond.astype(bool).sum()) if beyond is not None else 0
     kept = tokenized if fits.all() else tokenized.select(np.flatnonzero(fits))
-    counts = {"examples": len(tokenized), "prompt_truncated": truncated, "target_too_long": int((~fits).sum()), **extra}
-    return kept.remove_columns(["fits", "truncated"]), counts
+    bookkeeping = [name for name in ("fits", "truncated", "beyond", "needed") if name in tokenized.column_names]
+    return kept.remove_columns(bookkeeping), counts, keeps_95

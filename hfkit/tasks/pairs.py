@@ -59,6 +59,13 @@ class PairTask(Task):
     def packs(self) -> bool:
         return not self.encoder_decoder
 
+    def generation_tokens(self, config) -> int | None:
+        if not self.encoder_decoder:
+            return decoder.generation_tokens(self.recipe, config)
+        limit = getattr(config, "max_position_embeddings", None) if config is not None else None
+        default = min(1024, limit) if isinstance(limit, int) and limit > 0 else 1024
+        return self.recipe.data.max_source_length or default  # the encoder's source, as seq2seq.source_length
+
     def collator(self, tokenizer, model=None, packing_mode: str = "none"):
         if self.encoder_decoder:
             return seq2seq.collator(tokenizer, model)
@@ -83,14 +90,15 @@ class PairTask(Task):
         return list(ds["source"])
 
     def references(self, ds) -> list:
-        return [t.strip() for t in ds["target"]]
+        """The targets exactly as the data holds them: text is scored as written."""
+        return list(ds["target"])
 
     # Tokens -------------------------------------------------------------------------------------
     def tokenize(self, ds, tokenizer, split: str) -> Tokenized:
         style = self.style(tokenizer)
         pairs = self.pairs(ds, style)
         if self.encoder_decoder:
-            return seq2seq.tokenize_pairs(pairs, tokenizer, self.recipe, self.decoder_start(tokenizer))
+            return seq2seq.tokenize_pairs(pairs, tokenizer, self.recipe, self.decoder_start(tokenizer), split)
         return decoder.tokenize_pairs(pairs, tokenizer, self.recipe, style == "chat", _SourceRenderer(tokenizer, style),
                                       f"{self.name}/{style}", split)
 

@@ -11,10 +11,12 @@ SQuAD's nested JSON (flattened on load). Every gold answer must sit at its `answ
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from hfkit.json_files import document_version
 from hfkit.errors import HfkitError
 from hfkit.metrics.squad_answers import normalize_answer
 from hfkit.schema import Recipe, Section
@@ -30,16 +32,20 @@ FIELDS = ("question", "context", "answers")
 class QASection(Section):
     """Question answering: extractive spans (SQuAD) or generated answers."""
 
-    mode: Literal["extractive", "generative"] = "extractive"
-    version_2_with_negative: bool = False  # SQuAD v2: some questions have no answer in the context
-    max_seq_length: PositiveInt = 384  # extractive: question + context window, in tokens
-    doc_stride: PositiveInt = 128  # extractive: overlap between windows of a long context
-    n_best_size: PositiveInt = 20  # extractive: start/end candidates per window
-    max_answer_length: PositiveInt = 30  # extractive: longest answer span, in tokens
-    null_score_diff_threshold: float = 0.0  # v2: predict "no answer" when its score wins by more than this
-    # generative v2: the target of a question without an answer; a generated answer equal to it
-    # (case, punctuation and articles aside, as SQuAD compares answers) means "no answer"
-    no_answer_text: str = Field("unanswerable", min_length=1)
+    mode: Literal["extractive", "generative"] = Field("extractive", description=(
+        "extractive: pick the answer span in the context (SQuAD); generative: write the answer in words."))
+    version_2_with_negative: bool | None = Field(None, description=(
+        "SQuAD v2: some questions have no answer in the context (scored with squad_v2). Unset: true when a "
+        "SQuAD data file says \"version\": \"v2.0\"."))
+    max_seq_length: PositiveInt = Field(384, description="Extractive: tokens of one question + context window.")
+    doc_stride: PositiveInt = Field(128, description="Extractive: tokens shared by consecutive windows of a long context.")
+    n_best_size: PositiveInt = Field(20, description="Extractive: start and end candidates per window.")
+    max_answer_length: PositiveInt = Field(30, description="Extractive: the longest answer span, in tokens.")
+    null_score_diff_threshold: float = Field(0.0, description=(
+        "Extractive v2: answer 'no answer' when its score beats the best span's by more than this."))
+    no_answer_text: str = Field("unanswerable", min_length=1, description=(
+        "Generative v2: the target of a question without an answer; a generated answer equal to it (case, "
+        "punctuation and articles aside) means no answer."))
 
     @model_validator(mode="after")
     def _stride_fits(self) -> QASection:
@@ -50,7 +56,7 @@ class QASection(Section):
 
 
 class QARecipe(Recipe):
-    qa: QASection = Field(default_factory=QASection)
+    qa: QASection = Field(default_factory=QASection, description="Question answering options (task: qa).")
 
 
 class _QA(Task):
@@ -58,6 +64,7 @@ class _QA(Task):
     formats = ("squad",)
     recipe_class = QARecipe
     card_label = "question answering"
+    metric_kind = "squad"
 
     @classmethod
     def variant(cls, recipe) -> type[Task]:
@@ -81,7 +88,12 @@ class _QA(Task):
             ds = ds.add_column("id", [str(i) for i in range(len(ds))])
         for row in ds.select_columns(["id", "context", "answers"]):
             answers = row["answers"] or {}
-            texts, starts = answers.get("text") or [], answers.get("answer_start") or []
+            texts, starts = (answers.get("text"), answers.get("answer_start")) if isinstance(answers, dict) else (0, 0)
+            if not all(isinstance(value, list) or value is None for value in (texts, starts)):
+                raise HfkitError(f"data: example {row['id']}: answers must be {{text: [...], answer_start: [...]}} "
+                                 f"(SQuAD's layout), not {type(answers).__name__} {str(answers)[:60]!r}; e.g. "
+                                 '{"text": ["Lisbon"], "answer_start": [17]}')
+            texts, starts = texts or [], starts or []
             if len(texts) != len(starts):
                 raise HfkitError(f"data: example {row['id']}: answers has {len(texts)} texts but {len(starts)} "
                                  "answer_start values")
@@ -90,10 +102,41 @@ class _QA(Task):
                 if found != text:
                     raise HfkitError(f"data: example {row['id']}: answer {text!r} is not at answer_start {start} of "
                                      f"its context (found {found!r}); fix answer_start (a character offset) or the text")
-        if not self.recipe.qa.version_2_with_negative and any(not a["text"] for a in ds["answers"]):
+        if not self.version_2() and any(not a["text"] for a in ds["answers"]):
+            if "squad" in (self.recipe.eval.metrics or []):
+                raise HfkitError("data: some questions have no answer (SQuAD v2 data), which squad cannot score; set "
+                                 "qa.version_2_with_negative: true and eval.metrics: [squad_v2]")
             raise HfkitError("data: some questions have no answer; set qa.version_2_with_negative: true (SQuAD v2)")
         return ds
 
+    def version_2(self) -> bool:
+        """`qa.version_2_with_negative`; unset, it is read from the data files' own "version" field
+        (SQuAD's official JSON says "v2.0"), once, and kept in the recipe."""
+        qa = self.recipe.qa
+        if qa.version_2_with_negative is None:
+            said = [(path, version) for path, version in squad_versions(self.recipe.data)
+                    if str(version).lower().lstrip("v").startswith("2")]
+            qa.version_2_with_negative = bool(said)
+            if said:
+                self.data_notes.append(f"qa.version_2_with_negative: true, as {Path(said[0][0]).name} says "
+                                       f"\"version\": {said[0][1]!r}")
+        return qa.version_2_with_negative
+
+    def problems(self) -> list[str]:
+        if self.recipe.qa.version_2_with_negative:
+            return _squad_on_v2(self.recipe, "qa.version_2_with_negative is true")
+        return []
+
+    def check_data(self, splits, data) -> list[str]:
+        """`squad` cannot score SQuAD v2 data (it needs an answer for every question): refused with the fix."""
+        if self.version_2():
+            unanswered = {name: sum(not answers["text"] for answers in ds["answers"]) for name, ds in splits.items()}
+            reason = next((f"the {name} split has {count} question(s) without an answer"
+                           for name, count in unanswered.items() if count), "the data is SQuAD v2")
+            problems = _squad_on_v2(self.recipe, reason)
+            if problems:
+                raise HfkitError(problems[0])
+        return []
 
     def metric_inputs(self, answers: list[str], examples: EvalExamples, extra: dict) -> tuple[list, list]:
         """The shapes of the SQuAD metrics: [{id, prediction_text[, no_answer_probability]}], [{id, answers}]."""
@@ -108,6 +151,7 @@ class _QA(Task):
 
 class ExtractiveQA(_QA):
     generates = False
+    loss_key = "eval_span_loss"  # the mean start/end cross-entropy over windows: not a token loss
     auto_model = "AutoModelForQuestionAnswering"
     peft_task_type = "QUESTION_ANS"
     pipeline_tag = "question-answering"
@@ -162,15 +206,16 @@ class GenerativeQA(_QA, PairTask):
     }
 
     def problems(self) -> list[str]:
+        found = super().problems()
         template = self.recipe.data.prompt_template
         if template is None:
-            return []
+            return found
         try:
             template.format(question="", context="")
         except (KeyError, IndexError, ValueError) as err:
-            return [f"data.prompt_template: cannot fill {template!r} ({err}); qa templates may use "
-                    "{question} and {context}, and literal braces must be doubled"]
-        return []
+            found.append(f"data.prompt_template: cannot fill {template!r} ({err}); qa templates may use "
+                         "{question} and {context}, and literal braces must be doubled")
+        return found
 
     def pairs(self, ds, style: str):
         return ds.map(_render, remove_columns=ds.column_names, desc="render prompts",
@@ -189,6 +234,24 @@ class GenerativeQA(_QA, PairTask):
         said_none = [normalize_answer(a) == no_answer for a in answers]
         texts = ["" if none else a for a, none in zip(answers, said_none)]
         return super().metric_inputs(texts, examples, {"no_answer_probability": [float(n) for n in said_none]})
+
+
+def _squad_on_v2(recipe, reason: str) -> list[str]:
+    if "squad" not in (recipe.eval.metrics or []):
+        return []
+    return [f"eval.metrics: squad scores SQuAD v1.1, where every question has an answer, but {reason}; use "
+            "squad_v2 (eval.metrics: [squad_v2]), which also scores questions without one"]
+
+
+def squad_versions(data) -> list[tuple[str, object]]:
+    """(path, "version") of each of the recipe's JSON data files that holds one document with a
+    top-level "version" (the official SQuAD layout)."""
+    found = []
+    for path in filter(None, (data.train_file, data.validation_file, data.test_file)):
+        version = document_version(Path(path))
+        if version is not None:
+            found.append((path, version))
+    return found
 
 
 def reference_list(ds) -> list[dict]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from hfkit.errors import HfkitError
 from hfkit.schema import DataSection, Recipe
 from hfkit.tasks.pairs import PairTask
@@ -25,10 +27,13 @@ LANGUAGE_NAMES = {
 
 
 class TranslationData(DataSection):
-    source_lang: str | None = None  # keys of the WMT layout, e.g. en (or a code like en_XX: its first part is the key)
-    target_lang: str | None = None
-    source_lang_code: str | None = None  # multilingual tokenizers: e.g. en_XX (mBART), eng_Latn (NLLB)
-    target_lang_code: str | None = None
+    source_lang: str | None = Field(None, description=(
+        "Translation: the source language's key in the WMT layout, e.g. en (a code like en_XX reads en)."))
+    target_lang: str | None = Field(None, description="Translation: the target language's key, e.g. ro.")
+    source_lang_code: str | None = Field(None, description=(
+        "Multilingual tokenizers: the source language code, e.g. en_XX (mBART) or eng_Latn (NLLB)."))
+    target_lang_code: str | None = Field(None, description=(
+        "Multilingual tokenizers: the target language code; generation starts in that language."))
 
 
 class TranslationRecipe(Recipe):

@@ -14,7 +14,7 @@ from hfkit.errors import HfkitError
 
 # Part of the JSON cache key: bump when json_records reads files differently (datasets keys its
 # generator cache on the arguments, not on the generator's code).
-JSON_PARSER_VERSION = 2
+JSON_PARSER_VERSION = 3
 
 
 def json_records(path: str, content: str, field: str | None = None, parser: int = JSON_PARSER_VERSION):
@@ -49,7 +49,36 @@ def json_records(path: str, content: str, field: str | None = None, parser: int 
             what = f"has no {absent[0]!r}" if absent else f"has {extra[0]!r}, which example 1 has not"
             raise HfkitError(f"{path}: example {number} {what}; every example needs the same keys "
                              "(write null for a missing value)")
-        yield record
+    check_value_kinds(path, records)
+    yield from records
+
+
+KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+
+
+def check_value_kinds(path: str, records: list[dict]) -> None:
+    """A column that holds lists or objects holds them alike in every example (null anywhere).
+
+    `datasets` writes a column that mixes kinds as JSON text, through a loop that re-reads the batch
+    until pyarrow stops naming a field; with some keys it never stops (datasets 5.2: a fuzzed row
+    kept a test in that loop for over an hour). pyarrow's own inference says at once whether a
+    column has one kind, so such a file gets one line that names the column instead."""
+    import pyarrow as pa
+
+    for column in records[0]:
+        values = [record[column] for record in records]
+        if not any(isinstance(value, (dict, list)) for value in values):
+            continue  # scalars only: a number among strings is read as its text ("42"), which is safe
+        try:
+            pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, ValueError,
+                TypeError) as err:
+            kinds = sorted({KINDS.get(type(value), type(value).__name__) for value in values if value is not None})
+            what = (f"holds {' and '.join(kinds)}" if len(kinds) > 1 else
+                    f"holds {kinds[0] if kinds else 'values'} whose contents differ in kind from example to example")
+            raise HfkitError(f"{path}: the column {column!r} {what} ({str(err).splitlines()[0][:120]}); every "
+                             "example's value of a column must be one kind (null allowed): fix the file, or "
+                             "drop the column if the task does not read it") from None
 
 
 def document_version(path: Path):

@@ -123,6 +123,20 @@ def test_date_like_strings_stay_strings(tmp_path):
     assert values == ["2021-03-05", "42"]
 
 
+def test_a_column_of_mixed_lists_and_objects_is_one_line_not_datasets_json_loop(tmp_path):
+    """datasets 5.2 writes mixed nested columns as JSON through a loop that never ended on a fuzzed row
+    (a CI run timed out in it); hfkit names the column first. Scalars may still mix (above)."""
+    write_jsonl(tmp_path / "t.jsonl", [{"prompt": "a", "completion": "b", "meta": {"k": {"x": 1}}},
+                                       {"prompt": "c", "completion": "d", "meta": {"k": ["y"]}}])
+    with pytest.raises(HfkitError, match=r"the column 'meta' holds an object whose contents differ in kind .* "
+                                         r"drop the column if the task does not read it"):
+        load_splits(DataSection(train_file=str(tmp_path / "t.jsonl"), validation_fraction=0.5), PC, PC, seed=0)
+    write_jsonl(tmp_path / "u.jsonl", [{"prompt": "a", "completion": "b", "meta": [1]},
+                                       {"prompt": "c", "completion": "d", "meta": {"k": 1}}])
+    with pytest.raises(HfkitError, match=r"the column 'meta' holds a list and an object"):
+        load_splits(DataSection(train_file=str(tmp_path / "u.jsonl"), validation_fraction=0.5), PC, PC, seed=0)
+
+
 def test_csv_cells_stay_text(tmp_path):
     (tmp_path / "t.csv").write_text("prompt,completion\nzip code?,00420\nempty?,none\n", encoding="utf-8")
     cfg = DataSection(train_file=str(tmp_path / "t.csv"), validation_file=str(tmp_path / "t.csv"))

@@ -44,19 +44,25 @@ def study_cli(*args, cwd):
 
 @pytest.fixture(scope="module")
 def grid_study(tmp_path_factory, tiny_llama):
-    """A 2 x 2 grid with 2 seeds on the tiny Llama (8 trials), objective eval_loss."""
+    """A 2 x 2 grid with 2 seeds on the tiny Llama (8 trials), objective eval_loss, run by two processes
+    started at once on the one study (as on two machines): they share its 8 trials, none run twice."""
     root = tmp_path_factory.mktemp("grid")
     recipe = tiny_recipe(root, tiny_llama)
-    result = study_cli(recipe, "--grid", "training.learning_rate=1e-3,1e-2", "--grid", "peft.r=2,4", "--seeds", "2",
-                       "--objective", "eval_loss", "--name", "grid", "--dir", root / "studies", *FAST, cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return root, root / "studies" / "grid", result
+    args = [recipe, "--grid", "training.learning_rate=1e-3,1e-2", "--grid", "peft.r=2,4", "--seeds", "2",
+            "--objective", "eval_loss", "--name", "grid", "--dir", root / "studies", *FAST]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    workers = [subprocess.Popen([sys.executable, "-m", "hfkit", "study", *map(str, args)], cwd=root, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [worker.communicate(timeout=1800) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], [err[-3000:] for _, err in outputs]
+    return root, root / "studies" / "grid", [out for out, _ in outputs]
 
 
 def test_a_grid_with_seeds_gives_one_run_folder_per_trial_and_study_json_holds_their_scores(grid_study):
-    root, study, result = grid_study
+    root, study, outputs = grid_study
     runs = trial_dirs(study)
     assert len(runs) == 8 and all(record_of(run).status == "complete" for run in runs)
+    assert sum(len(trials_run(out)) for out in outputs) == 8  # eight trials started in all: none ran twice
     data = study_json(study)
     assert data["schema_version"] == 1 and data["status"] == "complete" and data["objective"] == {
         "key": "eval_loss", "direction": "minimize"}
@@ -81,7 +87,9 @@ def test_a_grid_with_seeds_gives_one_run_folder_per_trial_and_study_json_holds_t
     tested = [c["vs_best"] for c in data["configurations"] if c["id"] != data["best"]["configuration"]]
     assert all(t["test"] == study_stats.WELCH and t["delta"] >= 0 for t in tested)  # eval_loss: no per-example scores
     assert data["importances"] and set(data["importances"]) == {"training.learning_rate", "peft.r"}
-    assert (study / "study.db").is_file() and "eval_loss" in result.stdout
+    assert (study / "study.db").is_file() and all("eval_loss" in out for out in outputs)
+    with sqlite3.connect(study / "study.db") as db:  # and none was started as a duplicate and skipped
+        assert db.execute("select count(*) from trials").fetchone()[0] == 8
 
 
 def test_rerunning_a_finished_study_adds_nothing_and_prints_its_table(grid_study):
@@ -154,26 +162,6 @@ def test_kill_9_then_rerun_keeps_finished_trials_and_finishes_the_study(tmp_path
     assert data["status"] == "complete" and data["counts"]["complete"] == 2
     assert data["counts"]["interrupted"] == 1  # the killed trial was queued again and finished
     assert trials_run(result.stdout) == ["trial 2: training.learning_rate=0.002 seed 42"]
-
-
-def test_two_processes_on_one_storage_never_run_a_configuration_and_seed_twice(tmp_path, tiny_llama):
-    recipe = tiny_recipe(tmp_path, tiny_llama)
-    args = ["-m", "hfkit", "study", str(recipe), "--grid", "peft.r=2,4,8", "--seeds", "2", "--name", "shared",
-            "--dir", str(tmp_path / "studies"), *FAST]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    workers = [subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [worker.communicate(timeout=900) for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0], [err[-2000:] for _, err in outputs]
-    study = tmp_path / "studies" / "shared"
-    assert len(trial_dirs(study)) == 6
-    trials = [t for c in study_json(study)["configurations"] for t in c["trials"]]
-    assert len(trials) == 6 and all(t["state"] == "complete" for t in trials)
-    assert len({t["folder"] for t in trials}) == 6  # one folder per (configuration, seed)
-    ran = [trials_run(out) for out, _ in outputs]
-    assert sum(map(len, ran)) == 6  # six trials started in all: none ran twice
-    with sqlite3.connect(study / "study.db") as db:  # and none was started as a duplicate and skipped
-        assert db.execute("select count(*) from trials").fetchone()[0] == 6
 
 
 def test_a_pruned_trial_says_so_in_its_record_on_a_journal_storage(tmp_path, tiny_llama):

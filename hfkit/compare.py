@@ -18,6 +18,7 @@ import yaml
 from hfkit import metrics, runs, significance, study_record, sweep_table
 from hfkit.errors import HfkitError
 from hfkit.record import Evaluation, RunRecord, read_record
+from hfkit.results import ResultRow, result_rows
 from hfkit.significance import NotPaired, Predictions, read_predictions
 
 COLUMNS = ("run", "status", "task", "model", "method", "dataset", "eval_set", "eval_examples", "steps", "train_s",
@@ -29,8 +30,9 @@ EVAL_PREFIX, SWEEP_PREFIX = "eval-", "sweep-"  # what `hfkit eval RUN` and `hfki
 class RunSummary:
     path: Path
     info: dict[str, Any]  # the COLUMNS
-    metrics: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (baseline, final)
-    intervals: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (baseline [low, high], final ...)
+    # The results table (hfkit.results): one row per score key, baseline -> final, as the terminal and
+    # the model card show a run; `row(key)` adds the paired test once `pair` has run it
+    rows: dict[str, ResultRow] = field(default_factory=dict)
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss)
     record: RunRecord | None = None
     metric_args: dict[str, dict] = field(default_factory=dict)  # the recipe's eval.metric_args
@@ -43,6 +45,22 @@ class RunSummary:
     @property
     def name(self) -> str:
         return self.info["run"]
+
+    @property
+    def metrics(self) -> dict[str, tuple[Any, Any]]:
+        """score key -> (baseline, final)"""
+        return {key: (row.baseline, row.final) for key, row in self.rows.items()}
+
+    @property
+    def intervals(self) -> dict[str, tuple[Any, Any]]:
+        """score key -> (the baseline's 95% interval, the final's)"""
+        return {key: (row.baseline_interval, row.final_interval) for key, row in self.rows.items()}
+
+    def row(self, key: str) -> ResultRow:
+        """The results-table row of `key`, with the final model's paired test against its baseline."""
+        row = self.rows.get(key) or ResultRow(key)
+        row.test = self.vs_baseline.get(key)
+        return row
 
     @property
     def task(self) -> str:
@@ -187,9 +205,7 @@ def summarize(run_dir: Path) -> RunSummary:
         for scored in (baseline, final):  # written before the span loss was named apart from a token loss
             if "eval_loss" in scored.metrics:
                 scored.metrics["eval_span_loss"] = scored.metrics.pop("eval_loss")
-    for name in dict.fromkeys([*baseline.metrics, *final.metrics]):
-        summary.metrics[name] = (baseline.metrics.get(name), final.metrics.get(name))
-        summary.intervals[name] = (baseline.intervals.get(name), final.intervals.get(name))
+    summary.rows = {row.key: row for row in result_rows(baseline, final, record.metric_names)}
     summary.losses = [(entry["step"], entry["loss"]) for entry in record.log_history
                       if "loss" in entry and "step" in entry]
     return summary

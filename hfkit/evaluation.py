@@ -11,23 +11,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hfkit import distributed, job, runs
+from hfkit import distributed, job, runs, session
 from hfkit.console import console, results_table, say
 from hfkit.errors import HfkitError, first_line
 from hfkit.recipe import ignored_settings, load_recipe
 from hfkit.record import RunRecord, has_record, read_record, recording_failure
-from hfkit.redaction import redacted_yaml
-from hfkit.schema import Recipe
 from hfkit.scoring import count_warnings
-from hfkit.tasks import Task
-from hfkit.training import create_run_dir
 
 
 @runs.releasing_locks
 def evaluate(target: str, overrides: list[str], overwrite: bool = False,
              command: list[str] | None = None) -> tuple[Path, RunRecord]:
     """Score without training; returns the folder written and its record."""
-    target_path, is_run, recipe, previous, task, weights = open_target(target, overrides)
+    opened = session.open_target(target, overrides)
+    target_path, is_run, recipe, previous, task, weights = (opened.path, opened.is_run, opened.recipe, opened.previous,
+                                                           opened.task, opened.weights)
     for note in ignored_settings(recipe):
         say(f"[yellow]warning: {note}[/yellow]")
     job.check_hub_needs(recipe, task, training=False)
@@ -39,12 +37,12 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False,
         if distributed.is_main():
             runs.lock_run(target_path)  # not while the process that trained it may still be scoring
     else:
-        out_dir = output_folder(target_path, is_run, recipe, "eval", overwrite)
+        out_dir = session.output_folder(opened, "eval", overwrite)
     args = job.training_arguments(recipe, task, out_dir)
     base_path = job.materialize(recipe)
     is_main = distributed.is_main()
     if not completing:
-        start_output(out_dir, is_run, recipe)
+        session.start_output(out_dir, opened)
     record = previous if completing else RunRecord(kind="eval", status="running", task=recipe.task,
                                                    method=recipe.peft.method if is_run else "zero-shot")
     with recording_failure(out_dir, record, is_main and not completing):
@@ -76,8 +74,7 @@ def evaluate(target: str, overrides: list[str], overwrite: bool = False,
             setattr(record, "final" if is_run else "baseline", scores.evaluation)
             record.peak_memory_mb = runs.peak_memory_mb()
             runs.write_json(out_dir / runs.ENV, environment)
-        record.write(out_dir)
-        out_dir = runs.promote(out_dir)  # a staged (--overwrite) run now complete replaces the old one
+        out_dir = session.finish(out_dir, record)  # a staged (--overwrite) run now complete replaces the old one
         console.print(results_table(record.baseline if not is_run else None, record.final,
                                     title=f"{target}: {recipe.eval.split}"))
         console.print(f"Scores written to: {out_dir}")
@@ -90,53 +87,7 @@ def scoring_left(run_dir: Path) -> bool:
     if not (runs.is_run_dir(run_dir) and has_record(run_dir) and read_record(run_dir).awaits_scoring):
         return False
     try:
-        run_weights(run_dir, load_recipe(run_dir / runs.RECIPE))
+        session.run_weights(run_dir, load_recipe(run_dir / runs.RECIPE))
     except HfkitError:
         return False
     return True
-
-
-def open_target(target: str, overrides: list[str]) -> tuple[Path, bool, Recipe, RunRecord | None, Task, Path | None]:
-    """The opening eval and sweep share: (the target's path, whether it is a run folder, its recipe
-    with the overrides, the run's record, the task bound to them, the run's weights)."""
-    path = Path(target)
-    is_run = runs.is_run_dir(path)
-    recipe = load_recipe(path / runs.RECIPE if is_run else path, overrides)
-    previous = read_record(path) if is_run and has_record(path) else None
-    task = job.bind(recipe, previous.is_encoder_decoder if previous else None)
-    return path, is_run, recipe, previous, task, run_weights(path, recipe) if is_run else None
-
-
-def output_folder(target: Path, is_run: bool, recipe: Recipe, kind: str, overwrite: bool) -> Path:
-    """Where eval or sweep (`kind`) writes: a new `kind-<UTC time>/` inside a run folder, or a run
-    folder of its own, named by the recipe."""
-    if is_run:
-        fresh = runs.new_folder(target / f"{kind}-{runs.utc_stamp()}") if distributed.is_main() else None
-        return Path(distributed.broadcast(str(fresh)))
-    if kind != "eval":
-        recipe = recipe.model_copy(update={"output": recipe.output.model_copy(update={"name": f"{recipe.run_name}-{kind}"})})
-    return create_run_dir(recipe, overwrite)
-
-
-def start_output(out_dir: Path, is_run: bool, recipe: Recipe) -> None:
-    """Make the output folder once the model's files are ready; one of its own keeps the recipe it scored."""
-    if distributed.is_main():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not is_run:
-            runs.write_text(out_dir / runs.RECIPE, redacted_yaml(recipe))
-
-
-def run_weights(run_dir: Path, recipe) -> Path:
-    """The run's adapter/ (LoRA, QLoRA) or model/ folder, checked to hold its weights."""
-    adapter, model = run_dir / runs.ADAPTER, run_dir / runs.MODEL
-    if recipe.peft.adapter:
-        if not adapter.is_dir():
-            raise HfkitError(f"{run_dir}: the run has no {runs.ADAPTER}/ folder (did training finish? "
-                             f"hfkit train --resume {run_dir} continues it)")
-        if not (adapter / "adapter_model.safetensors").is_file():
-            raise HfkitError(f"{adapter}: adapter_model.safetensors is missing; the adapter was not completely "
-                             "saved (train again, or resume from a checkpoint)")
-        return adapter
-    if not model.is_dir():
-        raise HfkitError(f"{run_dir}: the run has no {runs.MODEL}/ folder (did training finish?)")
-    return model

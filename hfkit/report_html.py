@@ -161,17 +161,16 @@ def _overview(comparison: Comparison, chart: Path | None) -> str:
 
 def _headline(s: RunSummary, key: str) -> str:
     """One headline score of a run: `key: baseline → final, change (%, better) mark`."""
-    before, after = s.metrics.get(key, (None, None))
-    if s.zero_shot or after is None:
-        return f"<div>{html.escape(key)}: {number(before)} <span class=base>(baseline)</span></div>"
-    change, percent = compare.delta(before, after), compare.relative_change(before, after)
+    row = s.row(key)
+    if s.zero_shot or row.final is None:
+        return f"<div>{html.escape(key)}: {number(row.baseline)} <span class=base>(baseline)</span></div>"
+    change, percent = compare.delta(row.baseline, row.final), compare.relative_change(row.baseline, row.final)
     if change is None:
-        return f"<div>{html.escape(key)}: {html.escape(number(after))}</div>"
-    test = s.vs_baseline.get(key)
+        return f"<div>{html.escape(key)}: {html.escape(number(row.final))}</div>"
     shown = f"{percent:+.1f}%" if math.isfinite(percent) else "from 0"
-    return (f"<div>{html.escape(key)}: <span class=base>{number(before)} →</span> {number(after)}, "
-            f'<span class="{_tone(key, test)}">{change:+.4g}</span> <span class=ci>({shown}, '
-            f"{compare.direction(key, before, after)})</span>{_mark(key, test)}</div>")
+    return (f"<div>{html.escape(key)}: <span class=base>{number(row.baseline)} →</span> {number(row.final)}, "
+            f'<span class="{_tone(key, row.test)}">{change:+.4g}</span> <span class=ci>({shown}, '
+            f"{compare.direction(key, row.baseline, row.final)})</span>{_mark(key, row.test)}</div>")
 
 
 def _studies(comparison: Comparison, images: dict) -> str:
@@ -219,19 +218,18 @@ def _task_section(task: str, group: list[RunSummary], chart: Path | None) -> str
 
 
 def _score(s: RunSummary, name: str) -> str:
-    before, after = s.metrics.get(name, (None, None))
-    bounds_before, bounds_after = s.intervals.get(name, (None, None))
-    if before is None and after is None:
+    row = s.row(name)
+    if row.baseline is None and row.final is None:
         return "<td></td>"
-    if after is None or s.zero_shot:
-        return (f"<td><div>{number(before)} <span class=base>(baseline)</span></div>"
-                f"<div class=ci>{interval(bounds_before)}</div></td>")
-    shown = f"<span class=base>{number(before)} →</span> <b>{number(after)}</b>" if before is not None else f"<b>{number(after)}</b>"
-    change = compare.delta(before, after)
-    test = s.vs_baseline.get(name)
-    tail = (f'<div><span class="{_tone(name, test)}">{change:+.4g}</span>{_mark(name, test)}</div>'
+    if row.final is None or s.zero_shot:
+        return (f"<td><div>{number(row.baseline)} <span class=base>(baseline)</span></div>"
+                f"<div class=ci>{interval(row.baseline_interval)}</div></td>")
+    shown = (f"<span class=base>{number(row.baseline)} →</span> <b>{number(row.final)}</b>" if row.baseline is not None
+             else f"<b>{number(row.final)}</b>")
+    change = compare.delta(row.baseline, row.final)
+    tail = (f'<div><span class="{_tone(name, row.test)}">{change:+.4g}</span>{_mark(name, row.test)}</div>'
             if change is not None else "")
-    return f"<td><div>{shown}</div><div class=ci>{interval(bounds_after)}</div>{tail}</td>"
+    return f"<td><div>{shown}</div><div class=ci>{interval(row.final_interval)}</div>{tail}</td>"
 
 
 def _significance(comparison: Comparison) -> str:

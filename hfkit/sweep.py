@@ -66,25 +66,25 @@ def slug(name: str) -> str:
 def run_sweep(target: str, specs: list[str], overrides: list[str], overwrite: bool = False,
               command: list[str] | None = None) -> tuple[Path, dict]:
     """Score every strategy; returns the folder written and what sweep.json holds."""
-    from hfkit import distributed, job
-    from hfkit.evaluation import open_target, output_folder, start_output
+    from hfkit import distributed, job, session
     from hfkit.scoring import EvalData
 
-    target_path, is_run, recipe, previous, task, weights = open_target(target, overrides)
+    opened = session.open_target(target, overrides)
+    is_run, recipe, task, weights = opened.is_run, opened.recipe, opened.task, opened.weights
     chosen = strategies(specs, recipe.generation)
     if not task.generates:
         raise HfkitError(f"--decode: this {recipe.task} recipe picks answer spans and does not generate; "
                          "there is no decoding to sweep")
     job.check_hub_needs(recipe, task, training=False)
     job.check_model(recipe, task, [(f"--decode {name}", settings) for name, settings in chosen])
-    out_dir = output_folder(target_path, is_run, recipe, "sweep", overwrite)
+    out_dir = session.output_folder(opened, "sweep", overwrite)
     args = job.training_arguments(recipe, task, out_dir)
     base_path = job.materialize(recipe)
     is_main = distributed.is_main()
     data: dict[str, Any] = {"kind": "sweep", "status": "running", "error": None, "target": str(target),
                             "method": recipe.peft.method if is_run else "zero-shot",
                             "seed": args.seed, "metric_args": recipe.eval.metric_args, "loss": {}, "strategies": []}
-    start_output(out_dir, is_run, recipe)
+    session.start_output(out_dir, opened)
     try:
         prepared = job.prepare(recipe, task, str(weights) if weights else base_path, with_train=False)
         described = job.describe(recipe, prepared)

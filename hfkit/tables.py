@@ -46,18 +46,15 @@ def metric_label(name: str) -> str:
 
 def score_text(summary: RunSummary, name: str, separator: str = " ") -> str:
     """`baseline -> final [low, high] (change mark)`; a zero-shot run shows its score as the baseline."""
-    before, after = summary.metrics.get(name, (None, None))
-    bounds_before, bounds_after = summary.intervals.get(name, (None, None))
-    if after is None and before is None:
+    row = summary.row(name)
+    if row.final is None and row.baseline is None:
         return ""
-    if after is None or summary.zero_shot:
-        return " ".join(p for p in (number(before), interval(bounds_before), "(baseline)") if p)
-    shown = f"{number(before)} → {number(after)}" if before is not None else number(after)
-    parts = [shown, interval(bounds_after)]
-    change = compare.delta(before, after)
-    if change is not None:
-        test = summary.vs_baseline.get(name)
-        parts.append(f"({change:+.4g}{' ' + mark(test) if test else ''})")
+    if row.final is None or summary.zero_shot:
+        return " ".join(p for p in (number(row.baseline), interval(row.baseline_interval), "(baseline)") if p)
+    shown = f"{number(row.baseline)} → {number(row.final)}" if row.baseline is not None else number(row.final)
+    parts = [shown, interval(row.final_interval)]
+    if row.change is not None:
+        parts.append(f"({row.change:+.4g}{' ' + mark(row.test) if row.test else ''})")
     return separator.join(p for p in parts if p)
 
 
@@ -163,12 +160,12 @@ def to_json(comparison: Comparison) -> str:
     for s in comparison.runs:
         names = s.record.metric_names if s.record else ()
         metrics = {}
-        for name, (before, after) in s.metrics.items():
-            bounds_before, bounds_after = s.intervals.get(name, (None, None))
+        for name in s.rows:
+            row = s.row(name)
             metrics[name] = ComparedMetric(
-                baseline=before, final=after, delta=compare.delta(before, after), baseline_interval=bounds_before,
-                final_interval=bounds_after, lower_is_better=lower_is_better(name, names),
-                vs_baseline=s.vs_baseline.get(name), vs_reference=s.vs_reference.get(name))
+                baseline=row.baseline, final=row.final, delta=compare.delta(row.baseline, row.final),
+                baseline_interval=row.baseline_interval, final_interval=row.final_interval,
+                lower_is_better=lower_is_better(name, names), vs_baseline=row.test, vs_reference=s.vs_reference.get(name))
         runs.append(ComparedRun(**{**s.info, "path": str(s.path), "zero_shot": s.zero_shot, "reference": s.reference,
                                    "metrics": metrics, "notes": s.notes}))
     sweeps = [ComparedSweep(**{**e.data, "name": e.name, "path": str(e.path), "vs_first": e.vs_first, "notes": e.notes})

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from hfkit import distributed, job, lora, memory, memory_plan, qlora, runs
+from hfkit import distributed, job, lora, memory, memory_plan, qlora, runs, session
 from hfkit import resume as resume_state
 from hfkit.console import console, results_table, say
 from hfkit.errors import HfkitError, Interrupted, first_line, stop_signal
@@ -37,7 +37,7 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
     """
     from transformers import set_seed
 
-    task = job.bind(recipe)
+    task = session.open_target(recipe, resume=resume, weights=False).task
     for note in ignored_settings(recipe):
         say(f"[yellow]warning: {note}[/yellow]")
     job.check_hub_needs(recipe, task, training=True)
@@ -133,9 +133,8 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         whole = record.peak_memory_mb.get("cuda", record.peak_memory_mb["rss"])
         record.memory_plan["run_peak_gb"] = round(whole / memory_plan.MIB_PER_GIB, 3)
     if is_main:
-        record.write(run_dir)
+        run_dir = session.finish(run_dir, record)
         console.print(results_table(record.baseline, record.final, title=f"{recipe.run_name}: {recipe.eval.split} split"))
-        run_dir = runs.promote(run_dir)
         console.print(f"Run folder: {run_dir}")
     return Path(distributed.broadcast(str(run_dir))), record
 
@@ -229,7 +228,7 @@ def _log_into(trainer, run_dir: Path) -> None:
 
 def _run_dir_and_checkpoint(recipe: Recipe, overwrite: bool, resume: Path | None) -> tuple[Path, Path | None]:
     if resume is None:
-        return create_run_dir(recipe, overwrite), None
+        return session.create_run_dir(recipe, overwrite), None
     if distributed.is_main():
         runs.lock_run(resume)  # not while another process still trains or scores it
     if has_record(resume) and read_record(resume).status == "complete" and not overwrite:
@@ -243,15 +242,6 @@ def _run_dir_and_checkpoint(recipe: Recipe, overwrite: bool, resume: Path | None
     say(f"Resuming {resume} from {checkpoint.name}" if checkpoint else
         f"No checkpoint in {resume}: training it again from the start")
     return resume, checkpoint
-
-
-def create_run_dir(recipe: Recipe, overwrite: bool) -> Path:
-    """The main process creates the run folder; every process learns its path."""
-    path = None
-    if distributed.is_main():
-        path = str(runs.create_run_dir(runs.run_dir_path(recipe.output.dir, recipe.run_name, recipe.output.timestamp),
-                                       overwrite, fresh=recipe.output.timestamp))
-    return Path(distributed.broadcast(path))
 
 
 def _said(notes: list[str]) -> list[str]:

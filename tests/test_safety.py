@@ -425,13 +425,13 @@ def test_a_second_writer_of_the_same_run_is_refused_until_the_first_ends(tiny_ll
 
 
 def test_two_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monkeypatch):
-    from hfkit import training
+    from hfkit import session
     from hfkit.recipe import recipe_from_dict
 
     monkeypatch.setattr(runs, "utc_stamp", lambda: "20261128-233533")
     recipe = recipe_from_dict({"task": "generation", "model": {"name_or_path": "m"}, "data": {"train_file": "t.jsonl"},
                                "output": {"dir": str(tmp_path / "runs"), "name": "same"}})
-    first, second = training.create_run_dir(recipe, False), training.create_run_dir(recipe, False)
+    first, second = session.create_run_dir(recipe, False), session.create_run_dir(recipe, False)
     runs.release_locks()
     assert (first.name, second.name) == ("same-20261128-233533", "same-20261128-233533-2")
     assert first.is_dir() and second.is_dir()

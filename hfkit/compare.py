@@ -9,7 +9,7 @@ comparison is shown: hfkit.tables (terminal, markdown, CSV, JSON), hfkit.report_
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,7 @@ class RunSummary:
 
     def row(self, key: str) -> ResultRow:
         """The results-table row of `key`, with the final model's paired test against its baseline."""
-        row = self.rows.get(key) or ResultRow(key)
-        row.test = self.vs_baseline.get(key)
-        return row
+        return replace(self.rows.get(key) or ResultRow(key), test=self.vs_baseline.get(key))
 
     @property
     def task(self) -> str:

@@ -164,7 +164,7 @@ def _headline(s: RunSummary, key: str) -> str:
     row = s.row(key)
     if s.zero_shot or row.final is None:
         return f"<div>{html.escape(key)}: {number(row.baseline)} <span class=base>(baseline)</span></div>"
-    change, percent = compare.delta(row.baseline, row.final), compare.relative_change(row.baseline, row.final)
+    change, percent = row.change, compare.relative_change(row.baseline, row.final)
     if change is None:
         return f"<div>{html.escape(key)}: {html.escape(number(row.final))}</div>"
     shown = f"{percent:+.1f}%" if math.isfinite(percent) else "from 0"
@@ -226,7 +226,7 @@ def _score(s: RunSummary, name: str) -> str:
                 f"<div class=ci>{interval(row.baseline_interval)}</div></td>")
     shown = (f"<span class=base>{number(row.baseline)} →</span> <b>{number(row.final)}</b>" if row.baseline is not None
              else f"<b>{number(row.final)}</b>")
-    change = compare.delta(row.baseline, row.final)
+    change = row.change
     tail = (f'<div><span class="{_tone(name, row.test)}">{change:+.4g}</span>{_mark(name, row.test)}</div>'
             if change is not None else "")
     return f"<td><div>{shown}</div><div class=ci>{interval(row.final_interval)}</div>{tail}</td>"

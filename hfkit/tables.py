@@ -158,14 +158,13 @@ def to_json(comparison: Comparison) -> str:
     """compare.json (hfkit.formats.CompareSummary): every run with its metrics and tests, the sweeps, the eval sets."""
     runs = []
     for s in comparison.runs:
-        names = s.record.metric_names if s.record else ()
         metrics = {}
         for name in s.rows:
             row = s.row(name)
             metrics[name] = ComparedMetric(
-                baseline=row.baseline, final=row.final, delta=compare.delta(row.baseline, row.final),
-                baseline_interval=row.baseline_interval, final_interval=row.final_interval,
-                lower_is_better=lower_is_better(name, names), vs_baseline=row.test, vs_reference=s.vs_reference.get(name))
+                baseline=row.baseline, final=row.final, delta=row.change, baseline_interval=row.baseline_interval,
+                final_interval=row.final_interval, lower_is_better=row.lower_is_better, vs_baseline=row.test,
+                vs_reference=s.vs_reference.get(name))
         runs.append(ComparedRun(**{**s.info, "path": str(s.path), "zero_shot": s.zero_shot, "reference": s.reference,
                                    "metrics": metrics, "notes": s.notes}))
     sweeps = [ComparedSweep(**{**e.data, "name": e.name, "path": str(e.path), "vs_first": e.vs_first, "notes": e.notes})

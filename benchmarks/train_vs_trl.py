@@ -8,6 +8,8 @@ E D C B A, ...) and every number is the median over rounds.
 Settings:
 - `hfkit`: `hfkit train` with hfkit's defaults (length-grouped batches; the frozen LoRA base in
   bf16 where the hardware computes bf16 natively, as on these AVX512-BF16 CPUs).
+- `hfkit_padded`: the same with `data.packing: none` (length-grouped batches padded to their longest:
+  hfkit's default on a CPU before padding-free rows got variable-length sdpa).
 - `hfkit_checkpointing`: the same with `training.gradient_checkpointing: true` (hfkit's opt-in memory
   lever, off by default as in TrainingArguments): `checkpointing_speed_ratio` = its tokens/s / hfkit's.
 - `trl_default_fp32`: `SFTTrainer(model=<folder>)` with SFTConfig's defaults: fp32 weights, which
@@ -94,7 +96,7 @@ HERE = Path(__file__).resolve().parent
 BATCH = 8
 LORA = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
 HFKIT_MAX_LENGTH = 512  # above every example (<= 500 tokens + EOS): nothing is truncated
-SETTINGS = ["hfkit", "hfkit_checkpointing", "trl_default_fp32", "trl_default_bf16", "trl_padding_free", "trl_bfd"]
+SETTINGS = ["hfkit", "hfkit_padded", "hfkit_checkpointing", "trl_default_fp32", "trl_default_bf16", "trl_padding_free", "trl_bfd"]
 
 # Runs hfkit's own CLI (`python -m hfkit ...`) with the step clock installed first.
 HFKIT_CHILD = f"""
@@ -228,13 +230,14 @@ def child(code: str, args: list[str], log: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def write_recipe(folder: Path, model: str, max_steps: int, name: str = "hfkit", **training) -> Path:
+def write_recipe(folder: Path, model: str, max_steps: int, name: str = "hfkit", data: dict | None = None,
+                 **training) -> Path:
     """hfkit's recipe of this setting (JSON is YAML) in `folder`, next to the data."""
     recipe = folder / f"{name}.yaml"
     recipe.write_text(json.dumps({
         "task": "generation", "model": {"name_or_path": model},
         "data": {"train_file": "train.jsonl", "validation_file": "validation.jsonl",
-                 "max_length": HFKIT_MAX_LENGTH},
+                 "max_length": HFKIT_MAX_LENGTH, **(data or {})},
         "peft": LORA,
         "training": {"max_steps": max_steps, "per_device_train_batch_size": BATCH, "save_strategy": "no",
                      "seed": 0, **training},
@@ -244,8 +247,9 @@ def write_recipe(folder: Path, model: str, max_steps: int, name: str = "hfkit", 
     return recipe
 
 
-def run_hfkit(folder: Path, model: str, max_steps: int, name: str = "hfkit", **training) -> tuple[dict, dict]:
-    recipe = write_recipe(folder, model, max_steps, name, **training)
+def run_hfkit(folder: Path, model: str, max_steps: int, name: str = "hfkit", data: dict | None = None,
+              **training) -> tuple[dict, dict]:
+    recipe = write_recipe(folder, model, max_steps, name, data, **training)
     log = folder / f"{name}-steps.json"
     child(HFKIT_CHILD, ["train", str(recipe), "--overwrite"], log)
     metrics = json.loads((folder / "runs" / name / "metrics.json").read_text())
@@ -332,6 +336,9 @@ def main() -> dict:
                     log, whole = run_hfkit(folder, model, max_steps)
                     matmul.append(cpu_flops.measure())
                     peak = statistics.mean(m["bf16_matmul_flops"] for m in matmul[-2:])
+                elif setting == "hfkit_padded":  # the previous CPU default, for padding-free's gain
+                    peak = None
+                    log, whole = run_hfkit(folder, model, max_steps, setting, {"packing": "none"})
                 elif setting == "hfkit_checkpointing":  # what the opt-in memory lever costs in speed
                     peak = None
                     log, whole = run_hfkit(folder, model, max_steps, setting, gradient_checkpointing=True)
@@ -381,6 +388,8 @@ def main() -> dict:
                                  if "trl_default_fp32" in runs else None),
         "train_vs_trl_best": round(hfkit_tps / median(fastest, "tokens_per_second"), 3) if fastest else None,
         "trl_fastest_setting": fastest,
+        "padding_free_vs_padded_speed": (round(hfkit_tps / median("hfkit_padded", "tokens_per_second"), 3)
+                                         if "hfkit_padded" in runs else None),
         "checkpointing_speed_ratio": (round(median("hfkit_checkpointing", "tokens_per_second") / hfkit_tps, 3)
                                       if "hfkit_checkpointing" in runs else None),
         "cpu_bf16_matmul_gflops": round(bf16_peak / 1e9, 1), "cpu_fp32_matmul_gflops": round(fp32_peak / 1e9, 1),

@@ -50,13 +50,19 @@ def bind(recipe: Recipe, encoder_decoder: bool | None = None) -> Task:
 
 
 def train_collator(task: Task, tokenizer, model):
-    """The training batches: packed as `data.packing` says (hfkit.tasks.packing); evaluation never packs."""
+    """The training batches: packed as `data.packing` says (hfkit.tasks.packing); evaluation never packs.
+    Padding-free rows carry their examples' boundaries to an attention that takes them
+    (hfkit.varlen_attention: a model on sdpa switches to it)."""
     if not task.packs:
         return task.collator(tokenizer, model)
+    from hfkit import varlen_attention
     from hfkit.tasks.packing import resolve
 
-    varlen = str(getattr(model.config, "_attn_implementation", "")).startswith("flash_attention")
-    return task.collator(tokenizer, model, resolve(task.recipe.data.packing, varlen))
+    mode = resolve(task.recipe.data.packing, varlen_attention.available(model))
+    boundaries = mode == "padding_free" and varlen_attention.available(model)
+    if boundaries:
+        varlen_attention.enable(model)
+    return task.collator(tokenizer, model, mode, boundaries)
 
 
 def training_arguments(recipe: Recipe, task: Task, output_dir: Path | None = None):

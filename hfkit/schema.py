@@ -111,7 +111,8 @@ class DataSection(Section):
     packing: Literal["auto", "none", "padding_free", "bfd"] = Field("auto", description=(
         "Training rows of decoder-only prompt/target examples: none (padded), padding_free (a batch as one "
         "row), bfd (rows of max_length, best fit decreasing); the loss stays that of unpacked examples. "
-        "auto: padding_free for a flash-attention model, else none."))
+        "auto: padding_free where the model's attention takes the examples' boundaries (sdpa, through hfkit's "
+        "per-example sdpa, or flash-attention), else none."))
     streaming: bool = Field(False, description=(
         "Read, clean and tokenize the training split on the fly instead of all at once; needs training.max_steps."))
 

@@ -73,9 +73,9 @@ def train(recipe: Recipe, overwrite: bool = False, command: list[str] | None = N
         trainable, total = lora.count_parameters(model)
         say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%, {recipe.peft.method})")
         record.parameters = {"trainable": trainable, "total": total}
-        record.attention = getattr(model.config, "_attn_implementation", None)
 
         trainer = job.make_trainer(args, prepared, model)
+        record.attention = getattr(model.config, "_attn_implementation", None)  # padding-free may switch it
         for callback in callbacks or ():
             trainer.add_callback(callback)
         previous = read_record(run_dir).memory_plan if resume is not None and has_record(run_dir) else None

@@ -109,6 +109,76 @@ def test_packed_batch_loss_equals_the_padded_batch_loss(model_and_tokenizer, mod
         torch.testing.assert_close(model(**packed).loss, model(**padded).loss, atol=1e-5, rtol=0)
 
 
+def test_padding_free_rows_on_variable_length_sdpa_train_as_padded_batches(tiny_llama, monkeypatch):
+    """hfkit_sdpa_varlen: one sdpa call per example of a padding-free row (no dense block-diagonal
+    product); loss and every gradient equal the padded batch's on sdpa (fp32), and batches without
+    boundaries (evaluation) get exactly sdpa's numbers."""
+    from transformers import AutoModelForCausalLM
+    from transformers.integrations import sdpa_attention
+
+    from hfkit import job, varlen_attention
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32)
+    model.train()
+    assert model.config._attn_implementation == "sdpa" and varlen_attention.available(model)
+    tokenizer = load_tokenizer(str(tiny_llama), make_task().recipe.model)
+    task = make_task(packing="padding_free")
+    rows = Dataset.from_list(date_rows(7))
+    padded = task.collator(tokenizer, model)([r for r in task.tokenize(rows, tokenizer, "validation").dataset])
+    train = [r for r in task.tokenize(rows, tokenizer, "train").dataset]
+
+    def loss_and_gradients(batch):
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    expected_loss, expected_grads = loss_and_gradients(padded)
+    with torch.no_grad():
+        eval_loss = model(**padded).loss
+    collator = job.train_collator(job.bind(task.recipe), tokenizer, model)  # switches the model
+    assert model.config._attn_implementation == varlen_attention.NAME
+    packed = collator(train)
+    assert packed["cu_seq_lens_q"].tolist()[-1] == packed["input_ids"].shape[1]
+    assert packed["cu_seq_lens_q"].diff().tolist() == [len(r["input_ids"]) for r in train]
+
+    calls = []
+    original = sdpa_attention.sdpa_attention_forward
+
+    def counted(module, query, key, value, attention_mask, **kwargs):
+        calls.append((query.shape[2], attention_mask is None))
+        return original(module, query, key, value, attention_mask, **kwargs)
+
+    monkeypatch.setattr(sdpa_attention, "sdpa_attention_forward", counted)
+    loss, grads = loss_and_gradients(packed)
+    assert len(calls) == model.config.num_hidden_layers * len(train)  # per example, never the whole row
+    assert sorted({length for length, _ in calls}) == sorted({len(r["input_ids"]) for r in train})
+    assert all(no_mask for _, no_mask in calls)
+    torch.testing.assert_close(loss, expected_loss, atol=1e-5, rtol=0)
+    for name, gradient in expected_grads.items():
+        torch.testing.assert_close(grads[name], gradient, atol=1e-5, rtol=1e-4, msg=name)
+    with torch.no_grad():
+        assert torch.equal(model(**padded).loss, eval_loss)  # no boundaries: sdpa exactly
+
+
+def test_padding_free_rows_in_bf16_compute_attention_in_fp32_within_bf16_rounding(tiny_llama):
+    from transformers import AutoModelForCausalLM
+
+    from hfkit import job
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.bfloat16)
+    model.train()
+    tokenizer = load_tokenizer(str(tiny_llama), make_task().recipe.model)
+    task = make_task(packing="padding_free")
+    rows = Dataset.from_list(date_rows(7))
+    padded = task.collator(tokenizer, model)([r for r in task.tokenize(rows, tokenizer, "validation").dataset])
+    with torch.no_grad():
+        expected = model(**padded).loss.float()
+        collator = job.train_collator(job.bind(task.recipe), tokenizer, model)
+        packed = model(**collator([r for r in task.tokenize(rows, tokenizer, "train").dataset])).loss.float()
+    torch.testing.assert_close(packed, expected, atol=0, rtol=2 ** -7)  # bf16 keeps 8 significant bits
+
+
 def test_without_position_ids_reset_the_examples_would_mix(model_and_tokenizer):
     # The guard the tests above rely on: a packed row with one running position sequence differs.
     model, tokenizer = model_and_tokenizer
@@ -149,3 +219,7 @@ def test_hfkit_trains_packed_and_scores_unpacked(tiny_llama, tmp_path, mode):
     assert record.train.steps == 3 and record.final.loss_tokens and record.final.examples == 6
     if mode == "bfd":
         assert 0 < record.data["preparation"]["train"]["packed_rows"] < 24
+    else:  # the rows' examples go through sdpa one by one; what is saved names no hfkit attention
+        assert record.attention == "hfkit_sdpa_varlen"
+        configs = list(run.rglob("*config.json"))
+        assert configs and not any("hfkit_sdpa_varlen" in path.read_text() for path in configs)

@@ -169,7 +169,7 @@ class Task:
 
     def collator(self, tokenizer, model):
         """Batches for the evaluation loss, and for training unless the task `packs`: then
-        `collator(tokenizer, model, packing_mode)` also takes padding_free or bfd."""
+        `collator(tokenizer, model, packing_mode, boundaries)` also takes padding_free or bfd."""
         raise NotImplementedError
 
     # Scoring ---------------------------------------------------------------------------------

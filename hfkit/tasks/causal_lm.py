@@ -84,8 +84,8 @@ class GenerationTask(Task):
     def packs(self) -> bool:
         return self.fmt != "text"  # text is cut into full blocks already
 
-    def collator(self, tokenizer, model=None, packing_mode: str = "none"):
-        return decoder.collator(tokenizer, model, packing_mode)
+    def collator(self, tokenizer, model=None, packing_mode: str = "none", boundaries: bool = False):
+        return decoder.collator(tokenizer, model, packing_mode, boundaries)
 
     def card_prompt(self, tokenizer) -> tuple[str, str]:
         if self.fmt == "messages":

@@ -133,6 +133,7 @@ def generation_examples(ds, tokenizer, recipe, templated: bool, prompts: list[st
                         ids=example_ids(ds, list(sources), references), counts={"prompt_truncated": truncated})
 
 
-def collator(tokenizer, model=None, packing_mode: str = "none"):
-    """Padded batches, or packed ones for training (`packing_mode`: padding_free, bfd)."""
-    return packing.DecoderCollator(tokenizer, packing_mode, pad_to_multiple_of=pad_multiple())
+def collator(tokenizer, model=None, packing_mode: str = "none", boundaries: bool = False):
+    """Padded batches, or packed ones for training (`packing_mode`: padding_free, bfd; `boundaries`:
+    padding-free rows say where their examples start, for variable-length attention)."""
+    return packing.DecoderCollator(tokenizer, packing_mode, pad_to_multiple_of=pad_multiple(), boundaries=boundaries)

@@ -8,7 +8,9 @@
   best-fit decreasing (within groups of PACK_GROUP examples); the collator pads those rows.
 In a packed row, `position_ids` restart at 0 for every example and there is no attention mask:
 transformers 5 builds a block-diagonal causal mask from such position ids (for sdpa and eager,
-masking_utils.find_packed_sequence_indices), so no token attends across examples. The label at
+masking_utils.find_packed_sequence_indices), so no token attends across examples. A padding-free
+row also carries its examples' boundaries (`cu_seq_lens_q`) where the attention takes them
+(flash-attention, hfkit.varlen_attention): then each example's attention runs by itself. The label at
 each example's first position is -100, so no loss crosses a boundary (unpacked, that label is
 never predicted either). The batch says `use_cache: False`: a model in training mode otherwise
 builds a cache, and with a cache transformers does not look for packed sequences (measured: the
@@ -27,13 +29,14 @@ BOOKKEEPING = ("length", "examples")  # columns a collator never hands to the mo
 
 
 def resolve(setting: str, device_has_varlen_attention: bool | None = None) -> str:
-    """`auto` -> the measured default (see README, Performance): `none`.
+    """`auto` -> `padding_free` where the attention takes the examples' boundaries, else `none`.
 
-    On 2 CPU cores, LoRA on SmolLM2 with 40-500-token examples (benchmarks/packing_speed.py),
-    padding-free trained at 0.69x the non-padding tokens/s of length-grouped padded batches and bfd
-    at 1.00x: sdpa computes a dense [tokens x tokens] product under the block-diagonal mask, so a
-    packed row costs the square of all its tokens. The gain of packing comes from variable-length
-    attention kernels (flash-attention), so `auto` picks padding_free only for a model loaded with one.
+    On 2 CPU cores, LoRA on SmolLM2 (benchmarks/train_vs_trl.py, batch 8 of 40-500-token examples),
+    padding-free rows with per-example sdpa (hfkit.varlen_attention) trained at 1.30x the non-padding
+    tokens/s of length-grouped padded batches: no position of the model computes padding. Without
+    boundaries, sdpa computes a dense [tokens x tokens] product under the block-diagonal mask, and a
+    packed row cost the square of all its tokens (0.69x, benchmarks/packing_speed.py); eager
+    attention still does, so `auto` keeps such a model on padded batches.
     """
     if setting != "auto":
         return setting
@@ -96,15 +99,16 @@ class DecoderCollator:
     """Batches of decoder-only examples for the packing mode; labels are padded with -100 by position
     (a language-modeling collator would mask every token equal to pad, and pad is often EOS)."""
 
-    def __init__(self, tokenizer, packing: str = "none", pad_to_multiple_of: int | None = None):
+    def __init__(self, tokenizer, packing: str = "none", pad_to_multiple_of: int | None = None,
+                 boundaries: bool = False):
         from transformers import DataCollatorForSeq2Seq
 
-        self.packing, self.pad_id = packing, tokenizer.pad_token_id
+        self.packing, self.pad_id, self.boundaries = packing, tokenizer.pad_token_id, boundaries
         self.padded = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, pad_to_multiple_of=pad_to_multiple_of)
 
     def __call__(self, features: list[dict]) -> dict:
         if self.packing == "padding_free":
-            return flatten(features)
+            return flatten(features, self.boundaries)
         if self.packing == "bfd":
             return pad_packed(features, self.pad_id)
         return self.padded([without_bookkeeping(f) for f in features])
@@ -129,18 +133,26 @@ def _positions(feature: dict) -> list[int]:
     return list(positions) if positions is not None else list(range(len(feature["input_ids"])))
 
 
-def flatten(features: list[dict]) -> dict:
-    """The whole batch as one row: position ids restart per example, each example's first label is -100."""
+def flatten(features: list[dict], boundaries: bool = False) -> dict:
+    """The whole batch as one row: position ids restart per example, each example's first label is -100.
+    `boundaries`: also the examples' cumulative lengths, as transformers' DataCollatorWithFlattening
+    hands them to variable-length attention (flash-attention, hfkit.varlen_attention)."""
     import torch
 
-    ids, labels, positions = [], [], []
+    ids, labels, positions, ends = [], [], [], [0]
     for feature in features:
         feature_positions = _positions(feature)
         ids += list(feature["input_ids"])
         labels += [IGNORE if p == 0 else label for p, label in zip(feature_positions, feature["labels"])]
         positions += feature_positions
-    return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
-            "position_ids": torch.tensor([positions]), "use_cache": False}
+        ends.append(len(ids))
+    batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+             "position_ids": torch.tensor([positions]), "use_cache": False}
+    if boundaries:
+        cumulative = torch.tensor(ends, dtype=torch.int32)
+        longest = max(b - a for a, b in zip(ends, ends[1:]))
+        batch.update(cu_seq_lens_q=cumulative, cu_seq_lens_k=cumulative, max_length_q=longest, max_length_k=longest)
+    return batch
 
 
 def pad_packed(features: list[dict], pad_id: int) -> dict:

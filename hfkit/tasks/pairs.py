@@ -66,10 +66,10 @@ class PairTask(Task):
         default = min(1024, limit) if isinstance(limit, int) and limit > 0 else 1024
         return self.recipe.data.max_source_length or default  # the encoder's source, as seq2seq.source_length
 
-    def collator(self, tokenizer, model=None, packing_mode: str = "none"):
+    def collator(self, tokenizer, model=None, packing_mode: str = "none", boundaries: bool = False):
         if self.encoder_decoder:
             return seq2seq.collator(tokenizer, model)
-        return decoder.collator(tokenizer, model, packing_mode)
+        return decoder.collator(tokenizer, model, packing_mode, boundaries)
 
     # Rendering ----------------------------------------------------------------------------------
     def style(self, tokenizer) -> str:

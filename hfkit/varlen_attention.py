@@ -1,0 +1,74 @@
+"""Variable-length attention through sdpa, for padding-free training rows on any device.
+
+A padding-free batch is one row holding several examples. transformers' `sdpa` attention then
+computes a dense [tokens x tokens] product under a block-diagonal mask (the square of the whole
+row: 2.2x slower than padded batches on SmolLM2 here), and only flash-attention kernels take the
+examples' boundaries instead. This registers `hfkit_sdpa_varlen`, an attention implementation that
+is transformers' own sdpa function, called once per example when the batch carries those boundaries
+(`cu_seq_lens_q`, as transformers' DataCollatorWithFlattening hands them to flash-attention) and
+exactly as `sdpa` otherwise: evaluation, generation and padded batches build the same masks and get
+the same numbers. Each example attends causally to itself only, as under the block-diagonal mask,
+and no padding position is computed anywhere in the model (README, Packing).
+"""
+
+from __future__ import annotations
+
+NAME = "hfkit_sdpa_varlen"
+FLASH_KWARGS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
+
+
+def sdpa_per_example(module, query, key, value, attention_mask, cu_seq_lens_q=None, **kwargs):
+    """transformers' sdpa_attention_forward, per example of a packed row when its boundaries are given."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    for name in FLASH_KWARGS[1:]:
+        kwargs.pop(name, None)
+    if cu_seq_lens_q is None or query.shape[0] != 1 or query.shape[2] != key.shape[2]:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    dtype = query.dtype
+    if query.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        # The CPU kernel's backward is slower in bf16 than in fp32 at these lengths (SmolLM2's shapes,
+        # forward + backward: 100 tokens 2.26 -> 1.01 ms, 179: 4.71 -> 3.16, 300: 7.27 -> 6.31, 500:
+        # equal; benchmarks/attention_dtype.py); fp32 is also the more exact of the two.
+        query, key, value = query.float(), key.float(), value.float()
+    bounds = cu_seq_lens_q.tolist()
+    outputs = [sdpa_attention_forward(module, query[:, :, start:end], key[:, :, start:end], value[:, :, start:end],
+                                      None, **kwargs)[0]
+               for start, end in zip(bounds[:-1], bounds[1:]) if end > start]
+    return torch.cat(outputs, dim=1).to(dtype), None
+
+
+def register() -> None:
+    """Make `hfkit_sdpa_varlen` known to transformers (its masks are sdpa's)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(NAME, sdpa_per_example)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
+
+
+def _base(model):
+    base = getattr(model, "module", model)  # DDP
+    return base.get_base_model() if hasattr(base, "get_base_model") else base  # peft
+
+
+def available(model) -> bool:
+    """Can this model's attention use a packed row's example boundaries? flash-attention takes them
+    as it is; a model on `sdpa` can switch to `hfkit_sdpa_varlen`; eager and others cannot (they
+    compute the dense product)."""
+    base = _base(model)
+    config = getattr(base, "config", None)
+    implementation = str(getattr(config, "_attn_implementation", ""))
+    if implementation.startswith("flash_attention") or implementation == NAME:
+        return True
+    return (implementation == "sdpa" and not getattr(config, "is_encoder_decoder", False)
+            and base._can_set_attn_implementation())
+
+
+def enable(model) -> None:
+    """Switch a model on `sdpa` to `hfkit_sdpa_varlen` (the same numbers on every batch without boundaries)."""
+    base = _base(model)
+    if base.config._attn_implementation == "sdpa":
+        register()
+        base.set_attn_implementation(NAME)

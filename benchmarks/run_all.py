@@ -3,6 +3,8 @@
 Writes benchmarks/results/<UTC time>.json (all keys plus the machine) and rewrites the table in
 benchmarks/README.md between its markers. `--only SCRIPT` (repeatable) runs just those and carries
 every other script's numbers over from the newest results file, each marked `carried_from`.
+`--args SCRIPT="ARGS"` (repeatable) hands a script its own options, e.g. `--args train_vs_trl="--settings
+hfkit,hfkit_padded,trl_default_fp32,trl_padding_free"` (without TRL's bfd packing, ~40 of its minutes).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -53,7 +56,7 @@ REPORTED = ["seconds_per_evaluation", "periodic_eval_overhead_ratio", "lora_peak
             "language_id_vs_lingua_speed", "quality_filters_rows_per_s", "quality_filters_cost_ratio",
             "decoding_estimate_vs_peak_growth", "lora_peak_rss_gb_8x512_unplanned", "plan_choice_8x512",
             "plan_probe_seconds", "lora_dropout_peak_rss_gb_peft", "lora_dropout_peak_rss_gb_folded",
-            "lora_dropout_fold_speed_ratio", "qlora_vs_lora_speed"]
+            "lora_dropout_fold_speed_ratio", "qlora_vs_lora_speed", "padding_free_vs_padded_speed"]
 
 
 def machine() -> dict:
@@ -62,6 +65,10 @@ def machine() -> dict:
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+
+
+def script_name(name: str) -> str:
+    return name if name.endswith(".py") else f"{name}.py"
 
 
 def previous_results() -> tuple[str | None, dict]:
@@ -77,11 +84,17 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=[], metavar="SCRIPT", help=(
         "run only these scripts (repeatable); every other script's numbers are carried over from the newest "
         "results file, each marked with carried_from"))
-    only = [name if name.endswith(".py") else f"{name}.py" for name in parser.parse_args().only]
-    unknown = sorted(set(only) - set(SCRIPTS))
+    parser.add_argument("--args", action="append", default=[], metavar='SCRIPT="ARGS"',
+                        help="options for one script (repeatable)")
+    parsed = parser.parse_args()
+    only = [script_name(name) for name in parsed.only]
+    script_args = {script_name(name): shlex.split(value) for name, _, value in (a.partition("=") for a in parsed.args)}
+    unknown = sorted((set(only) | set(script_args)) - set(SCRIPTS))
     if unknown:
-        parser.error(f"--only: no such benchmark {', '.join(unknown)}; choose from {', '.join(SCRIPTS)}")
+        parser.error(f"--only/--args: no such benchmark {', '.join(unknown)}; choose from {', '.join(SCRIPTS)}")
     results: dict = {"utc_time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine()}
+    if script_args:
+        results["args"] = {script: " ".join(args) for script, args in script_args.items()}
     if only:
         source, earlier = previous_results()
         results["only"] = only
@@ -93,7 +106,8 @@ def main() -> None:
     for script in only or SCRIPTS:
         print(f"== {script}", flush=True)
         t0 = time.perf_counter()
-        output = subprocess.run([sys.executable, str(HERE / script)], capture_output=True, text=True)
+        output = subprocess.run([sys.executable, str(HERE / script), *script_args.get(script, [])],
+                                capture_output=True, text=True)
         print(output.stdout, flush=True)
         if output.returncode != 0:
             print(output.stderr[-3000:], file=sys.stderr)

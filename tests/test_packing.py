@@ -223,3 +223,57 @@ def test_hfkit_trains_packed_and_scores_unpacked(tiny_llama, tmp_path, mode):
         assert record.attention == "hfkit_sdpa_varlen"
         configs = list(run.rglob("*config.json"))
         assert configs and not any("hfkit_sdpa_varlen" in path.read_text() for path in configs)
+
+
+FAMILIES = {  # tiny configs of decoder families users fine-tune (random weights: only equality matters)
+    "gpt2": ("GPT2Config", {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 64}),
+    "qwen2": ("Qwen2Config", {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                              "num_key_value_heads": 2, "intermediate_size": 64}),
+    "mistral": ("MistralConfig", {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                  "num_key_value_heads": 2, "intermediate_size": 64}),
+    "gemma": ("GemmaConfig", {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                              "num_key_value_heads": 2, "intermediate_size": 64, "head_dim": 8}),
+    "phi3": ("Phi3Config", {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                            "num_key_value_heads": 2, "intermediate_size": 64, "pad_token_id": 0}),
+    "opt": ("OPTConfig", {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "ffn_dim": 64,
+                          "word_embed_proj_dim": 32}),
+    "gpt_neox": ("GPTNeoXConfig", {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                   "intermediate_size": 64}),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_per_example_sdpa_keeps_each_example_alone_in_every_sdpa_family(family):
+    """`data.packing: auto` trains these families padding-free: each example's logits in the row equal
+    its logits alone (no token sees another example), through hfkit_sdpa_varlen."""
+    import transformers
+
+    from hfkit import varlen_attention
+    from hfkit.tasks.packing import flatten
+
+    torch.manual_seed(0)
+    config_class, kwargs = FAMILIES[family]
+    model = transformers.AutoModelForCausalLM.from_config(getattr(transformers, config_class)(vocab_size=100, **kwargs))
+    model.eval()
+    assert varlen_attention.available(model)
+    features = [{"input_ids": list(range(1, 1 + n)), "labels": list(range(1, 1 + n))} for n in (5, 9, 7)]
+    with torch.no_grad():
+        alone = torch.cat([model(input_ids=torch.tensor([f["input_ids"]])).logits[0] for f in features])
+        varlen_attention.enable(model)
+        row = {k: v for k, v in flatten(features, boundaries=True).items() if k != "labels"}
+        packed = model(**row).logits[0]
+    assert model.config._attn_implementation == varlen_attention.NAME
+    torch.testing.assert_close(packed, alone, atol=1e-5, rtol=0)
+
+
+def test_auto_keeps_padded_batches_for_a_model_on_eager_attention():
+    # BLOOM runs eager attention (alibi): a packed row would mix its examples, so auto stays padded.
+    import transformers
+
+    from hfkit import varlen_attention
+    from hfkit.tasks.packing import resolve
+
+    model = transformers.AutoModelForCausalLM.from_config(
+        transformers.BloomConfig(hidden_size=32, n_layer=2, n_head=4, vocab_size=100))
+    assert model.config._attn_implementation == "eager"
+    assert not varlen_attention.available(model) and resolve("auto", varlen_attention.available(model)) == "none"

@@ -6,8 +6,9 @@ both sides. Each run is a fresh process; the runs are interleaved (round 1: A B 
 E D C B A, ...) and every number is the median over rounds.
 
 Settings:
-- `hfkit`: `hfkit train` with hfkit's defaults (length-grouped batches; the frozen LoRA base in
-  bf16 where the hardware computes bf16 natively, as on these AVX512-BF16 CPUs).
+- `hfkit`: `hfkit train` with hfkit's defaults (length-grouped batches as padding-free rows, each
+  example's attention by itself; the frozen LoRA base in bf16 where the hardware computes bf16
+  natively, as on these AVX512-BF16 CPUs).
 - `hfkit_padded`: the same with `data.packing: none` (length-grouped batches padded to their longest:
   hfkit's default on a CPU before padding-free rows got variable-length sdpa).
 - `hfkit_checkpointing`: the same with `training.gradient_checkpointing: true` (hfkit's opt-in memory

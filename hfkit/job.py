@@ -58,8 +58,9 @@ def train_collator(task: Task, tokenizer, model):
     from hfkit import varlen_attention
     from hfkit.tasks.packing import resolve
 
-    mode = resolve(task.recipe.data.packing, varlen_attention.available(model))
-    boundaries = mode == "padding_free" and varlen_attention.available(model)
+    varlen = varlen_attention.available(model)
+    mode = resolve(task.recipe.data.packing, varlen)
+    boundaries = mode == "padding_free" and varlen
     if boundaries:
         varlen_attention.enable(model)
     return task.collator(tokenizer, model, mode, boundaries)

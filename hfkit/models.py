@@ -224,6 +224,12 @@ def load_base_model(cfg: ModelSection, auto_class: str, tokenizer, dtype=None, *
     return load_model(materialize(cfg), cfg, auto_class, dtype=dtype, **extra)
 
 
+def unwrapped(model):
+    """The transformers model under the wrappers training puts around it (DDP's `module`, peft)."""
+    base = getattr(model, "module", model)
+    return base.get_base_model() if hasattr(base, "get_base_model") else base
+
+
 def build_encoder_decoder(cfg: ModelSection, tokenizer):
     """bert2bert: warm-start an EncoderDecoderModel from two encoder checkpoints.
 

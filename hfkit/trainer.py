@@ -100,9 +100,9 @@ def selects_logits_by_mask(model) -> bool:
     import inspect
     import sys
 
-    base = getattr(model, "module", model)  # DDP
-    if hasattr(base, "get_base_model"):  # peft
-        base = base.get_base_model()
+    from hfkit.models import unwrapped
+
+    base = unwrapped(model)
     config = getattr(base, "config", None)
     if config is None or getattr(config, "is_encoder_decoder", False):
         return False

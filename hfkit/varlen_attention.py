@@ -13,8 +13,9 @@ and no padding position is computed anywhere in the model (README, Packing).
 
 from __future__ import annotations
 
+from hfkit.models import unwrapped
+
 NAME = "hfkit_sdpa_varlen"
-FLASH_KWARGS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 
 
 def sdpa_per_example(module, query, key, value, attention_mask, cu_seq_lens_q=None, **kwargs):
@@ -22,8 +23,6 @@ def sdpa_per_example(module, query, key, value, attention_mask, cu_seq_lens_q=No
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    for name in FLASH_KWARGS[1:]:
-        kwargs.pop(name, None)
     if cu_seq_lens_q is None or query.shape[0] != 1 or query.shape[2] != key.shape[2]:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     dtype = query.dtype
@@ -49,16 +48,11 @@ def register() -> None:
     AttentionMaskInterface.register(NAME, sdpa_mask)
 
 
-def _base(model):
-    base = getattr(model, "module", model)  # DDP
-    return base.get_base_model() if hasattr(base, "get_base_model") else base  # peft
-
-
 def available(model) -> bool:
     """Can this model's attention use a packed row's example boundaries? flash-attention takes them
     as it is; a model on `sdpa` can switch to `hfkit_sdpa_varlen`; eager and others cannot (they
     compute the dense product)."""
-    base = _base(model)
+    base = unwrapped(model)
     config = getattr(base, "config", None)
     implementation = str(getattr(config, "_attn_implementation", ""))
     if implementation.startswith("flash_attention") or implementation == NAME:
@@ -69,7 +63,7 @@ def available(model) -> bool:
 
 def enable(model) -> None:
     """Switch a model on `sdpa` to `hfkit_sdpa_varlen` (the same numbers on every batch without boundaries)."""
-    base = _base(model)
+    base = unwrapped(model)
     if base.config._attn_implementation == "sdpa":
         register()
         base.set_attn_implementation(NAME)

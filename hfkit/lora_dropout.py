@@ -9,6 +9,12 @@ their input) and a seed: the backward pass casts `x` again and regenerates the s
 seed. Its forward and gradients are those of `lora_A(dropout(x.float()))` with that mask
 (tests/test_lora_dropout.py); the mask is drawn as nn.Dropout's (keep with probability 1 - p, scale
 by 1 / (1 - p)), so the expected gradient is peft's.
+
+On a bf16 base (no autocast) both adapter matrices also compute in bf16, from their fp32 weights,
+as mixed precision computes any layer: peft instead upcasts the input and adds an fp32 LoRA output
+to the bf16 base output, casts that cost more than the adapters' matmuls (r=8). The weights, their
+gradients and the optimizer stay fp32; the gradients are bf16 matmuls' (fp32 accumulation, rounded
+once), and the layer's output is within bf16 rounding of peft's (tests/test_lora_dropout.py).
 """
 
 from __future__ import annotations
@@ -27,32 +33,43 @@ def dropout_mask(shape, p: float, seed: int, device) -> torch.Tensor:
     return keep.div_(1 - p)
 
 
+def compute_dtype(x, weight) -> torch.dtype:
+    """bf16 where the input is bf16 and the weight fp32 (a bf16 base); the weight's dtype otherwise."""
+    return x.dtype if x.dtype == torch.bfloat16 and weight.dtype == torch.float32 else weight.dtype
+
+
 class SeededDropoutLinearFunction(torch.autograd.Function):
-    """y = (x in the weight's dtype, times the seed's dropout mask) @ weight.T; keeps x and the seed only."""
+    """y = (x times the seed's dropout mask) @ weight.T in the compute dtype; keeps x and the seed only."""
 
     @staticmethod
     def forward(ctx, x, weight, p: float, seed: int):
         ctx.save_for_backward(x, weight)
         ctx.p, ctx.seed = p, seed
-        return F.linear(_dropped(x, weight.dtype, p, seed), weight)
+        dtype = compute_dtype(x, weight)
+        return F.linear(_dropped(x, dtype, p, seed), weight.to(dtype))
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
+        dtype = compute_dtype(x, weight)
         mask = dropout_mask(x.shape, ctx.p, ctx.seed, x.device) if ctx.p else None
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad @ weight
-            grad_x = (grad_x * mask if mask is not None else grad_x).to(x.dtype)
+            grad_x = grad.to(dtype) @ weight.to(dtype)
+            grad_x = (grad_x.float() * mask if mask is not None else grad_x).to(x.dtype)
         if ctx.needs_input_grad[1]:
-            dropped = x.to(weight.dtype) * mask if mask is not None else x.to(weight.dtype)
-            grad_weight = grad.reshape(-1, grad.shape[-1]).T @ dropped.reshape(-1, x.shape[-1])
+            dropped = _dropped(x, dtype, ctx.p, ctx.seed, mask)
+            grad_weight = grad.to(dtype).reshape(-1, grad.shape[-1]).T @ dropped.reshape(-1, x.shape[-1])
+            grad_weight = grad_weight.to(weight.dtype)
         return grad_x, grad_weight, None, None
 
 
-def _dropped(x, dtype, p: float, seed: int):
-    x = x.to(dtype)
-    return x * dropout_mask(x.shape, p, seed, x.device) if p else x
+def _dropped(x, dtype, p: float, seed: int, mask=None):
+    """x times the seed's mask (applied in fp32, so the 1 / (1 - p) scale is exact), in `dtype`."""
+    if not p:
+        return x.to(dtype)
+    mask = dropout_mask(x.shape, p, seed, x.device) if mask is None else mask
+    return (x.to(torch.float32) * mask).to(dtype)
 
 
 class SeededDropoutLinear(torch.nn.Linear):
@@ -70,6 +87,14 @@ class SeededDropoutLinear(torch.nn.Linear):
         return SeededDropoutLinearFunction.apply(x, self.weight, p, seed)
 
 
+class ComputeDtypeLinear(torch.nn.Linear):
+    """peft's `lora_B` computing in its input's dtype where `lora_A` handed it bf16 (fp32 weight kept)."""
+
+    def forward(self, x):
+        dtype = compute_dtype(x, self.weight)
+        return F.linear(x, self.weight.to(dtype), None if self.bias is None else self.bias.to(dtype))
+
+
 def fold_dropout(model) -> int:
     """Give every plain LoRA layer of a peft model the seeded path; returns how many layers changed.
 
@@ -80,9 +105,12 @@ def fold_dropout(model) -> int:
         if not isinstance(lora_a, torch.nn.ModuleDict) or dropouts is None:
             continue
         for name, linear in list(lora_a.items()):
-            if name in getattr(module, "lora_variant", {}) or type(linear) is not torch.nn.Linear:
+            lora_b = module.lora_B[name]
+            if (name in getattr(module, "lora_variant", {}) or type(linear) is not torch.nn.Linear
+                    or type(lora_b) is not torch.nn.Linear):
                 continue
             linear.__class__ = SeededDropoutLinear  # the same module and weight, a forward that knows p
+            lora_b.__class__ = ComputeDtypeLinear  # takes lora_A's output in the dtype it computed in
             linear.p = getattr(dropouts[name], "p", 0.0)
             dropouts[name] = torch.nn.Identity()
             module.cast_input_dtype_enabled = False  # x reaches lora_A as it is; the Function casts it

@@ -66,7 +66,8 @@ class TargetOnlyLoss:
     `shift_labels` for the loss, so the head projects target positions only and ForCausalLMLoss
     normalises as before: by `num_items_in_batch` under gradient accumulation, else the mean over
     target tokens. One LoRA step on SmolLM2, batch 8 x 371-512 tokens: peak RSS 13.4 -> 11.2 GB
-    (9.7 -> 7.6 GB with peft.dropout 0; README, Memory).
+    (9.7 -> 7.6 GB with peft.dropout 0; README, Memory). The loss itself makes its gradient in its
+    forward pass, a few rows at a time (hfkit/fused_loss.py), where the model's loss is the default.
     Anything else (encoder-decoder, label smoothing, a custom loss, outputs wanted) goes as before.
     """
 
@@ -79,6 +80,11 @@ class TargetOnlyLoss:
         if not hasattr(self, "_target_only"):
             self._target_only = (self.label_smoother is None and self.compute_loss_func is None
                                  and self.model_accepts_loss_kwargs and selects_logits_by_mask(self.model))
+            if self._target_only:
+                from hfkit import fused_loss
+                from hfkit.models import unwrapped
+
+                fused_loss.install(unwrapped(self.model))
         return self._target_only
 
 

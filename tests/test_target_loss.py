@@ -5,6 +5,7 @@ import torch
 from datasets import Dataset
 from support import date_rows
 
+from hfkit import fused_loss
 from hfkit.models import load_tokenizer
 from hfkit.schema import Recipe
 from hfkit.tasks import bind
@@ -54,6 +55,8 @@ def loss_and_grads(cls, folder, batches, tmp_path, accumulate: bool):
         loss = t.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(count) if count else None)
         loss.backward()
         losses.append(loss.detach())
+    if cls is trainer_class:  # the loss with its gradient made in the forward pass (hfkit/fused_loss.py) ran
+        assert model.get_base_model().loss_function is fused_loss.causal_lm_loss
     return losses, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
 

@@ -9,7 +9,8 @@ Every profiled operator's *self* time goes to one group, so the groups add up to
 - forward: the innermost model module the operator ran in (forward hooks open a named range per
   module): attention projections, attention core (rotary, SDPA, reshapes), MLP projections, MLP
   activation, norms, LoRA (adapters, their dropout and casts), LM head, embedding, rotary tables,
-  residual adds, loss (cross-entropy inside the model's forward), masks and glue;
+  residual adds, loss (the cross-entropy inside the model's forward: hfkit's fused one, or
+  transformers'), masks and glue;
 - backward: the group of the forward operator that made the autograd node (matched by
   `sequence_nr`), so the gradient of a norm counts as "norms";
 - optimizer (`Optimizer.step`/`zero_grad`), data (the DataLoader's `__next__`: reading and collating),
@@ -212,11 +213,28 @@ class ProfileSteps:
                                         "profiled_step_s": statistics.median(profiled)}))
 
 
+def profile_the_loss() -> None:
+    """hfkit's training loss (hfkit/fused_loss.py) runs in the model's own forward, outside any
+    module: a range of its own names its operators (its backward is the gradient it kept)."""
+    import torch
+
+    from hfkit import fused_loss
+
+    loss = fused_loss.causal_lm_loss
+
+    def profiled(*args, **kwargs):
+        with torch.autograd.profiler.record_function("hfkit::loss"):
+            return loss(*args, **kwargs)
+
+    fused_loss.causal_lm_loss = profiled  # installed on the model when the Trainer's first loss is computed
+
+
 def install(warmup: int, steps: int, out: Path) -> None:
     """Every Trainer built afterwards in this process gets the profiling callback."""
     from transformers import Trainer, TrainerCallback
 
     original_init = Trainer.__init__
+    profile_the_loss()
     callback = type("ProfileStepsCallback", (ProfileSteps, TrainerCallback), {})(warmup, steps, out)
 
     def __init__(self, *args, **kwargs):

@@ -35,8 +35,8 @@ VARIANTS = ["as hfkit trains", "norms free (identity)", "SiLU x up free (gate on
             "causal mask only (no padding mask)", "LoRA adapters off", "LM head + loss free"]
 
 
-def batches(tokenizer, count: int) -> list[dict]:
-    """`count` length-grouped batches of 8, spread from short to long."""
+def length_groups(tokenizer, count: int) -> list[list[tuple[list[int], list[int]]]]:
+    """`count` length-grouped batches of 8 (prompt ids, completion ids + EOS), spread from short to long."""
     rows = train_vs_trl.synthetic_pairs(tokenizer, 128, 500)
     encoded = []
     for row in rows:
@@ -45,9 +45,13 @@ def batches(tokenizer, count: int) -> list[dict]:
         encoded.append((prompt, completion))
     encoded.sort(key=lambda pair: len(pair[0]) + len(pair[1]))
     groups = [encoded[i:i + train_vs_trl.BATCH] for i in range(0, len(encoded), train_vs_trl.BATCH)]
-    chosen = [groups[round(i * (len(groups) - 1) / max(1, count - 1))] for i in range(count)]
+    return [groups[round(i * (len(groups) - 1) / max(1, count - 1))] for i in range(count)]
+
+
+def batches(tokenizer, count: int) -> list[dict]:
+    """`count` length-grouped batches of 8, spread from short to long, padded as the collator pads."""
     out = []
-    for group in chosen:
+    for group in length_groups(tokenizer, count):
         width = max(len(p) + len(c) for p, c in group)
         ids = torch.full((len(group), width), tokenizer.pad_token_id or 0)
         mask = torch.zeros_like(ids)

@@ -28,6 +28,7 @@ import time
 import torch
 from common import report, smollm2_folder
 
+import step_blocks
 import train_vs_trl
 
 
@@ -37,15 +38,9 @@ def batches(tokenizer, count: int) -> list[dict]:
     from hfkit.tasks.packing import flatten
     from hfkit.trainer import target_positions
 
-    features = []
-    for row in train_vs_trl.synthetic_pairs(tokenizer, 128, 500):
-        prompt = tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]
-        completion = tokenizer(row["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        features.append({"input_ids": prompt + completion, "labels": [IGNORE] * len(prompt) + completion})
-    features.sort(key=lambda f: len(f["input_ids"]))
-    groups = [features[i:i + train_vs_trl.BATCH] for i in range(0, len(features), train_vs_trl.BATCH)]
-    chosen = [groups[round(i * (len(groups) - 1) / max(1, count - 1))] for i in range(count)]
-    return [target_positions(flatten(group, boundaries=True)) for group in chosen]
+    return [target_positions(flatten([{"input_ids": p + c, "labels": [IGNORE] * len(p) + c} for p, c in group],
+                                     boundaries=True))
+            for group in step_blocks.length_groups(tokenizer, count)]
 
 
 @contextlib.contextmanager
@@ -55,8 +50,12 @@ def change(model, name: str, on: bool):
 
     base = model.get_base_model()
     if name == "fused_loss":
+        original = base.loss_function
         base.loss_function = fused_loss.causal_lm_loss if on else ForCausalLMLoss
-        yield
+        try:
+            yield
+        finally:
+            base.loss_function = original
     elif name == "lora_compute_dtype":
         from hfkit import lora_dropout
 

@@ -6,7 +6,7 @@ keeps an fp32 mask) for the backward pass. On SmolLM2 at batch 8 x up to 512 tok
 that was ~3.6 GB for dropout 0.05 alone (README, Memory). Here `lora_A` and the dropout are one
 autograd Function that keeps only `x` as it came (bf16, and the same tensor for q/k/v, which share
 their input) and a seed: the backward pass casts `x` again and regenerates the same mask from the
-seed. Its forward and gradients are those of `lora_A(dropout(x.float()))` with that mask
+seed. On an fp32 base its forward and gradients are those of `lora_A(dropout(x))` with that mask
 (tests/test_lora_dropout.py); the mask is drawn as nn.Dropout's (keep with probability 1 - p, scale
 by 1 / (1 - p)), so the expected gradient is peft's.
 
